@@ -1,0 +1,16 @@
+.PHONY: demo test test-fast lint bench
+
+demo:
+	scripts/demo
+
+test:
+	scripts/test
+
+test-fast:
+	scripts/test -m "not slow"
+
+lint:
+	scripts/bootstrap && .venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
+
+bench:
+	scripts/bootstrap && .venv/bin/python bench/bench_dingtalk_ingest.py

@@ -1,0 +1,8 @@
+"""Assets, one module per stage of the flow."""
+
+from attendance_pipeline.assets.ingest import dingtalk_roster, raw_approvals, raw_attendance
+from attendance_pipeline.assets.warehouse_views import lake_views
+
+ALL_ASSETS = [dingtalk_roster, raw_attendance, raw_approvals, lake_views]
+
+__all__ = ["ALL_ASSETS", "dingtalk_roster", "lake_views", "raw_approvals", "raw_attendance"]

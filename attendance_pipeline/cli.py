@@ -1,0 +1,165 @@
+"""The `attendance-pipeline` console script (DESIGN section 9)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlparse
+
+import requests
+
+from attendance_pipeline.china_time import today_in_china
+from attendance_pipeline.settings import SIM_DINGTALK_URL
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit status."""
+    parser = argparse.ArgumentParser(
+        prog="attendance-pipeline",
+        description="DingTalk attendance to PM worklogs and payroll hours.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    sim = commands.add_parser("sim", help="run a local simulator")
+    sim_kind = sim.add_subparsers(dest="system", required=True)
+    sim_kind.add_parser(
+        "dingtalk", help="the DingTalk Open API simulator (see --help)", add_help=False
+    )
+    sim_kind.add_parser("pm", help="the PM-system simulator", add_help=False)
+
+    sync = commands.add_parser("sync", help="materialise every asset for a range of days")
+    sync.add_argument("--start", required=True, help="first work date, YYYY-MM-DD")
+    sync.add_argument("--end", required=True, help="last work date, YYYY-MM-DD (before today)")
+    sync.add_argument("--dry-run", action="store_true", help="compute everything, write no PM")
+
+    demo = commands.add_parser("demo", help="start the simulator and the Dagster UI")
+    demo.add_argument("--port", type=int, default=3000, help="Dagster UI port (default 3000)")
+    demo.add_argument("--days", type=int, default=7, help="days to sync before the UI starts")
+    demo.add_argument("--employees", type=int, default=60, help="simulated company size")
+
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "sim":
+        return _sim(args.system, rest)
+    if rest:
+        parser.error(f"unrecognised arguments: {' '.join(rest)}")
+    if args.command == "sync":
+        return _sync(args.start, args.end, args.dry_run)
+    return _demo(args.port, args.days, args.employees)
+
+
+def _sim(system: str, rest: list[str]) -> int:
+    if system == "dingtalk":
+        from attendance_pipeline.simulators.dingtalk.server import main_dingtalk
+
+        return main_dingtalk(rest)
+    print(
+        "attendance-pipeline sim pm: the PM-system simulator is not built yet (issue 4)",
+        file=sys.stderr,
+    )
+    return 2
+
+
+def _sync(start: str, end: str, dry_run: bool) -> int:
+    from attendance_pipeline.definitions import defs, settings
+    from attendance_pipeline.sync import SyncUsageError, dagster_instance, parse_range, run_sync
+
+    try:
+        first, last = parse_range(start, end, settings.partitions_start)
+    except SyncUsageError as exc:
+        print(f"attendance-pipeline sync: {exc}", file=sys.stderr)
+        return 2
+    if settings.uses_simulator and not _answers(settings.dingtalk_base_url):
+        print(
+            "attendance-pipeline sync: no DingTalk credentials are set (DINGTALK_APP_KEY), so the "
+            f"simulator is used, but nothing answers at {settings.dingtalk_base_url}. Start it "
+            "with `attendance-pipeline sim dingtalk --port 8701`, or run `attendance-pipeline "
+            "demo`.",
+            file=sys.stderr,
+        )
+        return 2
+    summary = run_sync(defs, first, last, instance=dagster_instance(), dry_run=dry_run)
+    return 0 if summary.success else 1
+
+
+def _answers(base_url: str) -> bool:
+    try:
+        requests.get(base_url.rstrip("/") + "/_sim/clock", timeout=2)
+    except requests.RequestException:
+        return False
+    return True
+
+
+def _demo(ui_port: int, sync_days: int, employees: int) -> int:
+    """Start the DingTalk simulator, sync recent days, then `dagster dev` until Ctrl-C."""
+    env = dict(os.environ)
+    env.setdefault("DAGSTER_HOME", str(REPO_ROOT / ".dagster_home"))
+    env.setdefault("ATTENDANCE_DATA_DIR", str(REPO_ROOT / "data"))
+    env.setdefault("ATTENDANCE_CONFIG_DIR", str(REPO_ROOT / "config"))
+    children: list[subprocess.Popen[bytes]] = []
+    cli = [sys.executable, "-m", "attendance_pipeline.cli"]
+    if not env.get("DINGTALK_APP_KEY") and not _answers(SIM_DINGTALK_URL):
+        port = str(urlparse(SIM_DINGTALK_URL).port)
+        children.append(
+            subprocess.Popen(
+                [*cli, "sim", "dingtalk", "--port", port, "--employees", str(employees)], env=env
+            )
+        )
+        deadline = time.monotonic() + 30
+        while not _answers(SIM_DINGTALK_URL):
+            if time.monotonic() > deadline or children[0].poll() is not None:
+                print("demo: the DingTalk simulator did not start", file=sys.stderr)
+                _stop(children)
+                return 1
+            time.sleep(0.2)
+    try:
+        yesterday = today_in_china() - timedelta(days=1)
+        first = yesterday - timedelta(days=max(1, sync_days) - 1)
+        subprocess.run(
+            [*cli, "sync", "--start", first.isoformat(), "--end", yesterday.isoformat()],
+            env=env,
+            check=False,
+            cwd=REPO_ROOT,
+        )
+        print(f"\nDagster UI: http://127.0.0.1:{ui_port}  (Ctrl-C stops everything)\n")
+        ui = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "dagster"),
+                "dev",
+                "-w",
+                str(REPO_ROOT / "workspace.yaml"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(ui_port),
+            ],
+            env=env,
+            cwd=REPO_ROOT,
+        )
+        children.append(ui)
+        return ui.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        _stop(children)
+
+
+def _stop(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in reversed(children):
+        if child.poll() is None:
+            child.send_signal(signal.SIGINT)
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""The DingTalk source: client, errors and reply parsing (plain Python, no Dagster)."""
+
+from attendance_pipeline.dingtalk.client import DingTalkClient, DingTalkOptions
+from attendance_pipeline.dingtalk.errors import (
+    DingTalkAuthError,
+    DingTalkBadReply,
+    DingTalkBadRequest,
+    DingTalkError,
+    DingTalkHorizonError,
+    DingTalkPermissionError,
+    DingTalkQuotaExceeded,
+    DingTalkUnavailable,
+)
+
+__all__ = [
+    "DingTalkAuthError",
+    "DingTalkBadReply",
+    "DingTalkBadRequest",
+    "DingTalkClient",
+    "DingTalkError",
+    "DingTalkHorizonError",
+    "DingTalkOptions",
+    "DingTalkPermissionError",
+    "DingTalkQuotaExceeded",
+    "DingTalkUnavailable",
+]

@@ -1,0 +1,171 @@
+"""DingTalk replies to typed frames with the lake's schemas (pure pandas, no Dagster).
+
+All epoch milliseconds become Asia/Shanghai timestamps; `workDate` becomes the calendar date in
+China, so an OffDuty punch at 00:30 keeps the work date DingTalk gave it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import pandas as pd
+
+from attendance_pipeline.china_time import SHANGHAI, local_datetime, ms_to_date, ms_to_datetime
+from attendance_pipeline.dingtalk.errors import DingTalkBadReply
+from attendance_pipeline.schemas import RAW_APPROVALS, RAW_ATTENDANCE, ROSTER, empty_frame
+
+
+def roster_frame(
+    users: Sequence[dict[str, Any]], snapshot_dates: Iterable[date], pulled_at: datetime
+) -> pd.DataFrame:
+    """One row per user per snapshot date; a user appears from their hire date on."""
+    base = []
+    for user in users:
+        hired_ms = user.get("hired_date")
+        base.append(
+            {
+                "userid": str(user["userid"]),
+                "unionid": user.get("unionid"),
+                "name": user.get("name"),
+                "dept_ids": [int(d) for d in user.get("dept_id_list", [])],
+                "title": user.get("title"),
+                "job_number": user.get("job_number"),
+                "hired_date": ms_to_date(int(hired_ms)) if hired_ms is not None else None,
+                "active": bool(user.get("active", True)),
+                "leader": bool(user.get("leader", False)),
+                "email": user.get("email"),
+                "org_email": user.get("org_email"),
+                "mobile": user.get("mobile"),
+            }
+        )
+    rows = []
+    for snapshot in snapshot_dates:
+        for user in base:
+            hired = user["hired_date"]
+            if hired is not None and hired > snapshot:
+                continue
+            rows.append({"snapshot_date": snapshot, **user, "pulled_at": pulled_at})
+    if not rows:
+        return empty_frame(ROSTER)
+    return _typed(pd.DataFrame(rows), ROSTER.names)
+
+
+def attendance_frame(records: Sequence[dict[str, Any]], pulled_at: datetime) -> pd.DataFrame:
+    """One row per DingTalk check point, keyed by `id`."""
+    if not records:
+        return empty_frame(RAW_ATTENDANCE)
+    rows = []
+    for record in records:
+        rows.append(
+            {
+                "id": int(record["id"]),
+                "record_id": _optional_int(record.get("recordId")),
+                "userid": str(record["userId"]),
+                "work_date": ms_to_date(int(record["workDate"])),
+                "check_type": record["checkType"],
+                "time_result": record["timeResult"],
+                "location_result": record.get("locationResult"),
+                "source_type": record.get("sourceType"),
+                "base_check_time": _optional_ts(record.get("baseCheckTime")),
+                "user_check_time": _optional_ts(record.get("userCheckTime")),
+                "group_id": _optional_int(record.get("groupId")),
+                "plan_id": _optional_int(record.get("planId")),
+                "proc_inst_id": _optional_str(record.get("procInstId")),
+                "approve_id": _optional_str(record.get("approveId")),
+                "pulled_at": pulled_at,
+            }
+        )
+    return _typed(pd.DataFrame(rows), RAW_ATTENDANCE.names)
+
+
+def approval_interval(approval: dict[str, Any]) -> tuple[datetime, datetime]:
+    """The [begin, end) interval an approval covers, in China time, from its `durationUnit`.
+
+    `day`: whole days, begin 00:00 to the day after end; `halfDay`: AM is the first half of the
+    day and PM the second (split at 12:00); `hour`: the wall times given.
+    """
+    unit = approval.get("durationUnit")
+    begin, end = str(approval["beginTime"]), str(approval.get("endTime", approval["beginTime"]))
+    try:
+        if unit == "day":
+            first, last = date.fromisoformat(begin[:10]), date.fromisoformat(end[:10])
+            return local_datetime(first), local_datetime(last + timedelta(days=1))
+        if unit == "halfDay":
+            return _half_day(begin, start=True), _half_day(end, start=False)
+        if unit == "hour":
+            return (
+                datetime.strptime(begin, "%Y-%m-%d %H:%M").replace(tzinfo=SHANGHAI),
+                datetime.strptime(end, "%Y-%m-%d %H:%M").replace(tzinfo=SHANGHAI),
+            )
+    except ValueError as exc:
+        raise DingTalkBadReply(
+            "attendance/approvals/query",
+            f"approval {approval.get('approveId')}: times {begin!r}..{end!r} do not match "
+            f"durationUnit {unit!r}",
+        ) from exc
+    raise DingTalkBadReply(
+        "attendance/approvals/query",
+        f"approval {approval.get('approveId')}: unknown durationUnit {unit!r}",
+    )
+
+
+def approvals_frame(
+    approvals: Sequence[dict[str, Any]], start: date, end: date, pulled_at: datetime
+) -> pd.DataFrame:
+    """One row per (approval, day in start..end it overlaps)."""
+    rows = []
+    for approval in approvals:
+        begin_at, end_at = approval_interval(approval)
+        day = max(begin_at.date(), start)
+        while day <= end and local_datetime(day) < end_at:
+            if local_datetime(day + timedelta(days=1)) > begin_at:
+                rows.append(
+                    {
+                        "work_date": day,
+                        "approve_id": str(approval["approveId"]),
+                        "userid": str(approval["userId"]),
+                        "biz_type": int(approval["bizType"]),
+                        "sub_type": approval.get("subType"),
+                        "tag_name": approval.get("tagName"),
+                        "calculate_model": _optional_int(approval.get("calculateModel")),
+                        "duration_unit": approval["durationUnit"],
+                        "begin_time": str(approval["beginTime"]),
+                        "end_time": str(approval.get("endTime", approval["beginTime"])),
+                        "begin_at": begin_at,
+                        "end_at": end_at,
+                        "pulled_at": pulled_at,
+                    }
+                )
+            day += timedelta(days=1)
+    if not rows:
+        return empty_frame(RAW_APPROVALS)
+    frame = pd.DataFrame(rows).sort_values(["work_date", "userid", "approve_id"])
+    return _typed(frame, RAW_APPROVALS.names)
+
+
+def _half_day(text: str, *, start: bool) -> datetime:
+    day = date.fromisoformat(text[:10])
+    half = text[10:].strip().upper()
+    if half not in ("AM", "PM"):
+        raise ValueError(f"half day {text!r} must end in AM or PM")
+    if start:
+        return local_datetime(day, time(0) if half == "AM" else time(12))
+    return local_datetime(day, time(12)) if half == "AM" else local_datetime(day + timedelta(1))
+
+
+def _typed(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    return frame.reindex(columns=columns).reset_index(drop=True)
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None or value == "" else int(value)
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def _optional_ts(value: Any) -> datetime | None:
+    return None if value is None else ms_to_datetime(int(value))

@@ -1,0 +1,35 @@
+"""Dagster resources: the DingTalk client, the Parquet lake and the DuckDB warehouse."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from attendance_pipeline.resources.dingtalk import DingTalkResource
+from attendance_pipeline.resources.lake import LakeIOManagerFactory
+from attendance_pipeline.resources.warehouse import WarehouseResource
+from attendance_pipeline.settings import SIM_APP_KEY, SIM_APP_SECRET, Settings
+
+
+def build_resources(settings: Settings) -> dict[str, object]:
+    """Resources for the environment: real DingTalk with `EnvVar` secrets, or the simulator."""
+    if settings.uses_simulator:
+        app_key: str | dg.EnvVar = SIM_APP_KEY
+        app_secret: str | dg.EnvVar = SIM_APP_SECRET
+    else:
+        app_key = dg.EnvVar("DINGTALK_APP_KEY")
+        app_secret = dg.EnvVar("DINGTALK_APP_SECRET")
+    return {
+        "dingtalk": DingTalkResource(
+            base_url=settings.dingtalk_base_url,
+            api_base_url=settings.dingtalk_api_base_url,
+            app_key=app_key,
+            app_secret=app_secret,
+        ),
+        "lake_io_manager": LakeIOManagerFactory(base_path=str(settings.lake_dir)),
+        "warehouse": WarehouseResource(
+            path=str(settings.warehouse_path), lake_dir=str(settings.lake_dir)
+        ),
+    }
+
+
+__all__ = ["DingTalkResource", "LakeIOManagerFactory", "WarehouseResource", "build_resources"]

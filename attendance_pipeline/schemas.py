@@ -1,0 +1,96 @@
+"""Column schemas of every stored table: one place defines them, Parquet and DuckDB follow.
+
+Each lake asset names its schema and its partition column in its definition metadata; the lake
+IO manager writes every partition with exactly these columns and types, so a column typo fails
+at write time instead of in a finance query.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+
+TS = pa.timestamp("ms", tz="Asia/Shanghai")
+
+ROSTER = pa.schema(
+    [
+        ("snapshot_date", pa.date32()),
+        ("userid", pa.string()),
+        ("unionid", pa.string()),
+        ("name", pa.string()),
+        ("dept_ids", pa.list_(pa.int64())),
+        ("title", pa.string()),
+        ("job_number", pa.string()),
+        ("hired_date", pa.date32()),
+        ("active", pa.bool_()),
+        ("leader", pa.bool_()),
+        # Identity-matching fields: kept in the lake for user mapping, never exposed by the
+        # warehouse `roster` view (finance sees names and ids only).
+        ("email", pa.string()),
+        ("org_email", pa.string()),
+        ("mobile", pa.string()),
+        ("pulled_at", TS),
+    ]
+)
+
+RAW_ATTENDANCE = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("record_id", pa.int64()),
+        ("userid", pa.string()),
+        ("work_date", pa.date32()),
+        ("check_type", pa.string()),
+        ("time_result", pa.string()),
+        ("location_result", pa.string()),
+        ("source_type", pa.string()),
+        ("base_check_time", TS),
+        ("user_check_time", TS),
+        ("group_id", pa.int64()),
+        ("plan_id", pa.int64()),
+        ("proc_inst_id", pa.string()),
+        ("approve_id", pa.string()),
+        ("pulled_at", TS),
+    ]
+)
+
+# One row per (approval, day it overlaps): a day's partition holds every approval touching that
+# day, so deriving one day's hours reads one partition only.
+RAW_APPROVALS = pa.schema(
+    [
+        ("work_date", pa.date32()),
+        ("approve_id", pa.string()),
+        ("userid", pa.string()),
+        ("biz_type", pa.int32()),
+        ("sub_type", pa.string()),
+        ("tag_name", pa.string()),
+        ("calculate_model", pa.int32()),
+        ("duration_unit", pa.string()),
+        ("begin_time", pa.string()),
+        ("end_time", pa.string()),
+        ("begin_at", TS),
+        ("end_at", TS),
+        ("pulled_at", TS),
+    ]
+)
+
+SCHEMAS: dict[str, pa.Schema] = {
+    "dingtalk_roster": ROSTER,
+    "raw_attendance": RAW_ATTENDANCE,
+    "raw_approvals": RAW_APPROVALS,
+}
+
+
+def empty_frame(schema: pa.Schema) -> pd.DataFrame:
+    """A zero-row DataFrame with the schema's columns and dtypes."""
+    return schema.empty_table().to_pandas()
+
+
+def to_table(frame: pd.DataFrame, schema: pa.Schema, where: str) -> pa.Table:
+    """Convert a frame to an Arrow table with exactly `schema`, naming `where` on mismatch."""
+    missing = [name for name in schema.names if name not in frame.columns]
+    extra = [name for name in frame.columns if name not in schema.names]
+    if missing or extra:
+        raise ValueError(
+            f"{where}: columns do not match the schema (missing {missing}, unexpected {extra})"
+        )
+    return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)

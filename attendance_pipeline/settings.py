@@ -1,0 +1,65 @@
+"""Configuration from the environment (a `.env` file in the working directory is read).
+
+Demo profile (pinned in DESIGN section 9): without `DINGTALK_APP_KEY`, DingTalk is the local
+simulator at http://127.0.0.1:8701 with `sim-key`/`sim-secret`, so the pipeline runs with no
+credentials at all.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+SIM_DINGTALK_URL = "http://127.0.0.1:8701"
+SIM_PM_URL = "http://127.0.0.1:8702"
+SIM_APP_KEY = "sim-key"
+SIM_APP_SECRET = "sim-secret"
+DEFAULT_START_DATE = "2026-01-01"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where data lives and which DingTalk to talk to; secrets stay in the environment."""
+
+    data_dir: Path
+    config_dir: Path
+    dingtalk_base_url: str
+    dingtalk_api_base_url: str
+    uses_simulator: bool
+    partitions_start: date
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.data_dir / "lake"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.data_dir / "warehouse.duckdb"
+
+
+def load_settings(env_file: str | os.PathLike[str] | None = ".env") -> Settings:
+    """Read settings from the environment, after loading `.env` if present."""
+    if env_file is not None and Path(env_file).is_file():
+        load_dotenv(env_file, override=False)
+    uses_simulator = not os.environ.get("DINGTALK_APP_KEY")
+    default_url = SIM_DINGTALK_URL if uses_simulator else "https://oapi.dingtalk.com"
+    default_api_url = SIM_DINGTALK_URL if uses_simulator else "https://api.dingtalk.com"
+    start_text = os.environ.get("ATTENDANCE_START_DATE", DEFAULT_START_DATE)
+    try:
+        start = date.fromisoformat(start_text)
+    except ValueError:
+        raise ValueError(
+            f"environment variable ATTENDANCE_START_DATE={start_text!r} is not a YYYY-MM-DD date"
+        ) from None
+    return Settings(
+        data_dir=Path(os.environ.get("ATTENDANCE_DATA_DIR", "./data")).resolve(),
+        config_dir=Path(os.environ.get("ATTENDANCE_CONFIG_DIR", "./config")).resolve(),
+        dingtalk_base_url=os.environ.get("DINGTALK_BASE_URL", default_url),
+        dingtalk_api_base_url=os.environ.get("DINGTALK_API_BASE_URL", default_api_url),
+        uses_simulator=uses_simulator,
+        partitions_start=start,
+    )

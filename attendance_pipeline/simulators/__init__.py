@@ -1,0 +1,1 @@
+"""Simulators of the external systems, for the demo, the tests and the benchmarks."""

@@ -1,0 +1,79 @@
+"""The DuckDB warehouse: views over the lake and per-partition table replacement (no Dagster).
+
+DuckDB allows one writer process. Writers hold the connection only for the write and retry for a
+while when another process holds the lock; readers open the file `read_only=True`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+# Pinned view columns (DESIGN section 3). The roster view leaves out e-mail and mobile: they are
+# kept in the lake for identity matching only.
+LAKE_VIEWS: dict[str, tuple[str, str]] = {
+    "roster": (
+        "dingtalk_roster",
+        "userid, name, dept_ids, title, job_number, active, snapshot_date, hired_date, leader, "
+        "pulled_at",
+    ),
+    "raw_attendance": (
+        "raw_attendance",
+        "id, userid, work_date, check_type, time_result, source_type, base_check_time, "
+        "user_check_time, proc_inst_id, approve_id, pulled_at, record_id, location_result, "
+        "group_id, plan_id",
+    ),
+    "raw_approvals": (
+        "raw_approvals",
+        "approve_id, userid, biz_type, sub_type, tag_name, begin_time, end_time, duration_unit, "
+        "pulled_at, work_date, calculate_model, begin_at, end_at",
+    ),
+}
+
+
+@contextmanager
+def connect(
+    path: Path, *, read_only: bool = False, lock_timeout_s: float = 120.0
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse, waiting up to `lock_timeout_s` while another process writes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + lock_timeout_s
+    delay = 0.05
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(1.0, delay * 2)
+    try:
+        con.execute("SET TimeZone = 'Asia/Shanghai'")
+        yield con
+    finally:
+        con.close()
+
+
+def refresh_lake_views(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> dict[str, int]:
+    """(Re)create the views over the lake's Parquet partitions; returns rows per view.
+
+    A view whose asset has no partition yet is skipped (DuckDB cannot glob zero files).
+    """
+    counts: dict[str, int] = {}
+    for view, (asset, columns) in LAKE_VIEWS.items():
+        folder = lake_dir / asset
+        if not any(folder.glob("*.parquet")):
+            continue
+        pattern = str(folder / "*.parquet").replace("'", "''")
+        con.execute(
+            f"CREATE OR REPLACE VIEW {view} AS SELECT {columns} "
+            f"FROM read_parquet('{pattern}', union_by_name = true)"
+        )
+        row = con.execute(f"SELECT count(*) FROM {view}").fetchone()
+        counts[view] = int(row[0]) if row else 0
+    return counts

@@ -1,0 +1,831 @@
+"""Contract tests of the DingTalk simulator: real HTTP on loopback, shapes from contracts/dingtalk.md."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+
+from attendance_pipeline.simulators.dingtalk import (
+    Company,
+    DingTalkSimConfig,
+    DingTalkSimulator,
+    main_dingtalk,
+)
+
+CN = ZoneInfo("Asia/Shanghai")
+TODAY = date(2026, 11, 20)
+DAY_MS = 86_400_000
+APPROVALS = "/v1.0/attendance/approvals/query"
+
+
+# ------------------------------------------------------------------------- helpers
+
+
+def legacy_token(url: str, key: str = "sim-key", secret: str = "sim-secret") -> str:
+    reply = requests.get(f"{url}/gettoken", params={"appkey": key, "appsecret": secret}, timeout=5)
+    body = reply.json()
+    assert body["errcode"] == 0, body
+    return str(body["access_token"])
+
+
+def new_token(url: str) -> str:
+    body = {"appKey": "sim-key", "appSecret": "sim-secret"}
+    reply = requests.post(f"{url}/v1.0/oauth2/accessToken", json=body, timeout=5)
+    assert reply.status_code == 200, reply.text
+    return str(reply.json()["accessToken"])
+
+
+def legacy(url: str, path: str, token: str, body: dict[str, Any]) -> requests.Response:
+    return requests.post(f"{url}{path}", params={"access_token": token}, json=body, timeout=10)
+
+
+def legacy_json(url: str, path: str, token: str, body: dict[str, Any]) -> dict[str, Any]:
+    reply = legacy(url, path, token, body)
+    assert reply.status_code == 200, reply.text
+    result: dict[str, Any] = reply.json()
+    return result
+
+
+def att_body(
+    users: list[str], d_from: date, d_to: date, offset: int = 0, limit: int = 50
+) -> dict[str, Any]:
+    return {
+        "workDateFrom": f"{d_from.isoformat()} 00:00:00",
+        "workDateTo": f"{d_to.isoformat()} 00:00:00",
+        "userIdList": users,
+        "offset": offset,
+        "limit": limit,
+        "isI18n": False,
+    }
+
+
+def attendance_all(url: str, token: str, users: list[str], d_from: date, d_to: date) -> list[Any]:
+    out: list[Any] = []
+    offset = 0
+    while True:
+        body = legacy_json(url, "/attendance/list", token, att_body(users, d_from, d_to, offset))
+        assert body["errcode"] == 0, body
+        out.extend(body["recordresult"])
+        if not body["hasMore"]:
+            return out
+        offset += 50
+
+
+def ms(d: date, hh: int = 0, mm: int = 0) -> int:
+    return int(datetime(d.year, d.month, d.day, hh, mm, tzinfo=CN).timestamp() * 1000)
+
+
+def approvals(
+    url: str, token: str, users: list[str], t_from: int, t_to: int, **extra: Any
+) -> requests.Response:
+    body = {"userIds": ",".join(users), "fromDateTime": t_from, "toDateTime": t_to, **extra}
+    headers = {"x-acs-dingtalk-access-token": token}
+    return requests.post(f"{url}{APPROVALS}", json=body, headers=headers, timeout=10)
+
+
+def userids(sim: DingTalkSimulator) -> list[str]:
+    return [u["userid"] for u in sim.truth_users()]
+
+
+def to_date(epoch_ms: int) -> date:
+    return datetime.fromtimestamp(epoch_ms / 1000, CN).date()
+
+
+def assert_no_nulls(value: Any) -> None:
+    if isinstance(value, dict):
+        for v in value.values():
+            assert v is not None
+            assert_no_nulls(v)
+    elif isinstance(value, list):
+        for v in value:
+            assert_no_nulls(v)
+
+
+# ------------------------------------------------------------------------- tokens
+
+
+def test_token_flows_reuse_and_both_hosts(dingtalk_sim):
+    sim, url = dingtalk_sim()
+    t1 = legacy_token(url)
+    assert new_token(url) == t1  # asking again while valid returns the same token
+    body = requests.get(
+        f"{url}/gettoken", params={"appkey": "sim-key", "appsecret": "sim-secret"}, timeout=5
+    ).json()
+    assert body["expires_in"] == 7200 and body["errmsg"] == "ok"
+    reply = requests.post(
+        f"{url}/v1.0/oauth2/accessToken", json={"appKey": "sim-key", "appSecret": "sim-secret"}
+    )
+    assert reply.json()["expireIn"] == 7200
+    users = userids(sim)[:3]
+    # One token works on both hosts.
+    body = legacy_json(url, "/attendance/list", t1, att_body(users, TODAY - timedelta(3), TODAY))
+    assert body["errcode"] == 0
+    assert approvals(url, t1, users, ms(TODAY - timedelta(5)), ms(TODAY)).status_code == 200
+    assert sim.calls()["by_api"]["gettoken"]["metered"] == 0  # token calls are not metered
+
+
+def test_wrong_secret_both_flows(dingtalk_sim):
+    _, url = dingtalk_sim()
+    body = requests.get(f"{url}/gettoken", params={"appkey": "sim-key", "appsecret": "nope"}).json()
+    assert body["errcode"] == 40001 and "access_token" not in body
+    reply = requests.post(
+        f"{url}/v1.0/oauth2/accessToken", json={"appKey": "sim-key", "appSecret": "nope"}
+    )
+    assert reply.status_code == 400
+    assert reply.json()["code"] == "invalidClientIdOrSecret"
+    assert {"code", "message", "requestid"} <= reply.json().keys()
+
+
+def test_token_extension_and_expiry_on_both_hosts(dingtalk_sim):
+    sim, url = dingtalk_sim(token_ttl_s=0.6)
+    users = userids(sim)[:2]
+    body = att_body(users, TODAY - timedelta(2), TODAY)
+    t1 = legacy_token(url)
+    time.sleep(0.35)
+    assert new_token(url) == t1  # extended to 0.95 s after start
+    time.sleep(0.35)  # 0.7 s: past the first expiry, inside the extension
+    assert legacy_json(url, "/attendance/list", t1, body)["errcode"] == 0
+    time.sleep(0.7)
+    assert legacy_json(url, "/attendance/list", t1, body)["errcode"] == 42001
+    reply = approvals(url, t1, users, ms(TODAY - timedelta(2)), ms(TODAY))
+    assert reply.status_code == 400 and reply.json()["code"] == "InvalidAuthentication"
+    t2 = legacy_token(url)
+    assert t2 != t1
+    assert legacy_json(url, "/attendance/list", t2, body)["errcode"] == 0
+
+
+def test_expire_tokens_and_missing_token(dingtalk_sim):
+    sim, url = dingtalk_sim()
+    users = userids(sim)[:2]
+    body = att_body(users, TODAY - timedelta(2), TODAY)
+    token = new_token(url)
+    assert requests.post(f"{url}/_sim/expire-tokens").json() == {"ok": True}
+    assert legacy_json(url, "/attendance/list", token, body)["errcode"] == 42001
+    assert approvals(url, token, users, ms(TODAY), ms(TODAY)).json()["code"] == (
+        "InvalidAuthentication"
+    )
+    missing = requests.post(f"{url}/attendance/list", json=body).json()
+    assert missing["errcode"] == 41001
+    token = legacy_token(url)
+    sim.expire_tokens()
+    org = legacy_json(url, "/topapi/v2/department/listsubid", token, {"dept_id": 1})
+    assert org["errcode"] == 42001
+
+
+# ------------------------------------------------------------------------- org
+
+
+def test_org_walk_one_level_at_a_time(dingtalk_sim):
+    sim, url = dingtalk_sim()
+    token = legacy_token(url)
+    depts = {d["dept_id"]: d for d in sim.truth_departments()}
+    assert 1 not in depts
+    seen: dict[int, dict[str, Any]] = {}
+    depth = {1: 0}
+    frontier = [1]
+    while frontier:
+        parent = frontier.pop()
+        ids = legacy_json(url, "/topapi/v2/department/listsubid", token, {"dept_id": parent})
+        subs = legacy_json(url, "/topapi/v2/department/listsub", token, {"dept_id": parent})
+        assert ids["errcode"] == 0 and subs["errcode"] == 0
+        assert sorted(ids["result"]["dept_id_list"]) == sorted(d["dept_id"] for d in subs["result"])
+        for d in subs["result"]:
+            assert d["parent_id"] == parent  # one level only
+            assert set(d) == {"dept_id", "name", "parent_id"}
+            seen[d["dept_id"]] = d
+            depth[d["dept_id"]] = depth[parent] + 1
+            frontier.append(d["dept_id"])
+    assert seen == depts
+    assert max(depth.values()) >= 3  # at least two levels under the root
+    unknown = legacy_json(url, "/topapi/v2/department/listsub", token, {"dept_id": 987654})
+    assert unknown["errcode"] == 60003
+
+
+def test_user_list_paging_limits_and_fields(dingtalk_sim):
+    sim, url = dingtalk_sim()
+    token = legacy_token(url)
+    truth = {u["userid"]: u for u in sim.truth_users()}
+    all_depts = [1, *(d["dept_id"] for d in sim.truth_departments())]
+    listed: dict[str, list[int]] = defaultdict(list)
+    for dept in all_depts:
+        cursor = 0
+        pages = 0
+        while True:
+            body = legacy_json(
+                url, "/topapi/v2/user/list", token, {"dept_id": dept, "cursor": cursor, "size": 3}
+            )
+            assert body["errcode"] == 0, body
+            result = body["result"]
+            pages += 1
+            for u in result["list"]:
+                assert dept in u["dept_id_list"]  # direct members only
+                listed[u["userid"]].append(dept)
+                assert_no_nulls(u)
+            if not result["has_more"]:
+                assert "next_cursor" not in result
+                break
+            cursor = result["next_cursor"]
+        if dept == 211:
+            assert pages > 1  # the cursor really pages
+    assert set(listed) == set(truth)
+    doubles = [uid for uid, ds in listed.items() if len(ds) == 2]
+    assert doubles, "nobody is in two departments"
+    for uid in doubles:
+        assert sorted(listed[uid]) == sorted(truth[uid]["dept_id_list"])
+    # ~10% in two departments.
+    assert 2 <= len(doubles) <= 15
+    # Optional fields are absent (never null) for some users.
+    for field in ("title", "job_number", "email", "mobile"):
+        assert any(field not in u for u in truth.values()), field
+        assert any(field in u for u in truth.values()), field
+    assert all(isinstance(u["hired_date"], int) and u["active"] is True for u in truth.values())
+    assert any(uid.startswith("0") for uid in truth)
+    assert any(re.fullmatch(r"manager\d+", uid) for uid in truth)
+    emails = [u.get("email") or u.get("org_email") for u in truth.values()]
+    emails = [e for e in emails if e]
+    assert len(emails) == len(set(emails))
+    assert all(re.fullmatch(r"[a-z0-9]+@corp\.example", e) for e in emails)
+    # The root lists only its direct members (the boss), not the whole company.
+    root = legacy_json(url, "/topapi/v2/user/list", token, {"dept_id": 1, "cursor": 0, "size": 100})
+    assert [u["boss"] for u in root["result"]["list"]] == [True]
+    for size in (0, 101, None):
+        bad = legacy_json(
+            url, "/topapi/v2/user/list", token, {"dept_id": 211, "cursor": 0, "size": size}
+        )
+        assert bad["errcode"] == 40069
+
+
+# ------------------------------------------------------------------------- attendance/list
+
+
+def test_attendance_list_limits(dingtalk_sim):
+    sim, url = dingtalk_sim()
+    token = legacy_token(url)
+    users = userids(sim)
+    d_to = TODAY - timedelta(1)
+    span8 = legacy_json(url, "/attendance/list", token, att_body(users[:5], d_to - timedelta(7), d_to))
+    assert span8["errcode"] == 41041
+    span7 = legacy_json(url, "/attendance/list", token, att_body(users[:5], d_to - timedelta(6), d_to))
+    assert span7["errcode"] == 0
+    too_many = legacy_json(url, "/attendance/list", token, att_body(users[:51], d_to, d_to))
+    assert too_many["errcode"] == 40035
+    for limit in (0, 51):
+        bad = legacy_json(url, "/attendance/list", token, att_body(users[:5], d_to, d_to, limit=limit))
+        assert bad["errcode"] == 40035
+    unknown = legacy_json(url, "/attendance/list", token, att_body(["nobody"], d_to, d_to))
+    assert unknown == {**unknown, "errcode": 0, "recordresult": [], "hasMore": False}
+    assert sim.calls()["by_api"]["attendance/list"]["metered"] == 2  # errors are not metered
+
+
+def test_attendance_list_paging_order_and_shapes(dingtalk_sim):
+    sim, url = dingtalk_sim()
+    token = legacy_token(url)
+    users = list(reversed(userids(sim)[:50]))
+    d_from, d_to = date(2026, 11, 9), date(2026, 11, 15)
+    got: list[dict[str, Any]] = []
+    flags: list[bool] = []
+    offset, limit = 0, 40
+    while True:
+        body = legacy_json(url, "/attendance/list", token, att_body(users, d_from, d_to, offset, limit))
+        assert len(body["recordresult"]) <= limit
+        got.extend(body["recordresult"])
+        flags.append(body["hasMore"])
+        if not body["hasMore"]:
+            break
+        offset += limit
+    assert flags == [i * limit + limit < len(got) for i in range(len(flags))]
+    assert len(flags) == -(-len(got) // limit) > 1
+    assert sorted(got, key=lambda r: r["id"]) == sim.truth_attendance(d_from, d_to, users)
+    order = {u: i for i, u in enumerate(users)}
+    keys = [(r["workDate"], order[r["userId"]], r["checkType"] != "OnDuty") for r in got]
+    assert keys == sorted(keys)
+    assert len({r["id"] for r in got}) == len(got)
+    expected = {
+        "id", "userId", "workDate", "checkType", "timeResult", "locationResult",
+        "baseCheckTime", "userCheckTime", "sourceType", "groupId", "planId", "corpId",
+    }  # fmt: skip
+    optional = {"recordId", "procInstId", "approveId"}
+    for r in got:
+        assert expected <= r.keys() <= expected | optional
+        assert r["workDate"] == ms(to_date(r["workDate"]))
+        base = ms(to_date(r["workDate"]), 9 if r["checkType"] == "OnDuty" else 18)
+        assert r["baseCheckTime"] == base
+        if r["timeResult"] == "NotSigned":
+            assert "recordId" not in r
+            assert r["sourceType"] == "SYSTEM" and r["userCheckTime"] == r["baseCheckTime"]
+        if r["sourceType"] == "APPROVE":
+            assert r["procInstId"] and r["approveId"]
+    assert any(r["timeResult"] == "NotSigned" for r in got)
+
+
+def test_attendance_nothing_today_future_or_older_than_180_days(dingtalk_sim):
+    sim, url = dingtalk_sim()
+    token = legacy_token(url)
+    users = userids(sim)[:20]
+    future = legacy_json(url, "/attendance/list", token, att_body(users, TODAY, TODAY + timedelta(6)))
+    assert future["recordresult"] == []
+    yesterday = legacy_json(url, "/attendance/list", token, att_body(users, TODAY - timedelta(1), TODAY))
+    assert yesterday["recordresult"] and all(
+        to_date(r["workDate"]) == TODAY - timedelta(1) for r in yesterday["recordresult"]
+    )
+    old = date(2026, 5, 11)  # a workweek more than 180 days before 2026-11-20
+    assert any(sim.company.attendance(u, old, TODAY) for u in users)  # the data exists...
+    body = legacy_json(url, "/attendance/list", token, att_body(users, old, old + timedelta(4)))
+    assert body["errcode"] == 0 and body["recordresult"] == []  # ...but is not served
+    horizon = TODAY - timedelta(180)
+    edge = attendance_all(url, token, users, horizon - timedelta(3), horizon + timedelta(3))
+    assert edge and min(to_date(r["workDate"]) for r in edge) >= horizon
+
+
+def test_calendar_workdays_holidays_and_tiaoxiu(dingtalk_sim):
+    sim, _ = dingtalk_sim()
+    days = {
+        date(2026, 10, 10): True,  # 调休 Saturday
+        date(2026, 9, 20): True,  # 调休 Sunday
+        date(2026, 10, 5): False,  # National Day, a Monday
+        date(2026, 10, 11): False,  # Sunday
+        date(2026, 10, 12): True,
+    }
+    for d, workday in days.items():
+        assert sim.company.is_workday(d) is workday
+        recs = sim.truth_attendance(d, d)
+        assert bool(recs) is workday, d
+    assert sim.company.is_workday(date(2027, 3, 1)) is True  # outside chinese_calendar: Mon-Fri
+    assert sim.company.is_workday(date(2027, 3, 6)) is False
+
+
+# ------------------------------------------------------------------------- approvals
+
+
+def test_approvals_query_limits_and_shapes(dingtalk_sim):
+    sim, url = dingtalk_sim()
+    token = new_token(url)
+    users = userids(sim)
+    t_to = ms(TODAY)
+    t_from = t_to - 30 * DAY_MS
+    ok = approvals(url, token, users[:50], t_from, t_to)
+    assert ok.status_code == 200
+    result = ok.json()["result"]
+    assert result
+    too_many = approvals(url, token, users[:51], t_from, t_to)
+    assert too_many.status_code == 400 and too_many.json()["code"] == "InvalidParameter"
+    too_long = approvals(url, token, users[:5], t_from - 1, t_to)
+    assert too_long.status_code == 400 and too_long.json()["code"] == "InvalidParameter"
+    as_list = requests.post(
+        f"{url}{APPROVALS}",
+        json={"userIds": users[:2], "fromDateTime": t_from, "toDateTime": t_to},
+        headers={"x-acs-dingtalk-access-token": token},
+    )
+    assert as_list.status_code == 400  # userIds is a comma-separated string
+    shapes = {
+        "day": r"\d{4}-\d{2}-\d{2}",
+        "halfDay": r"\d{4}-\d{2}-\d{2} (AM|PM)",
+        "hour": r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}",
+    }
+    keys = {
+        "approveId", "userId", "bizType", "subType", "tagName", "calculateModel",
+        "durationUnit", "beginTime", "endTime",
+    }  # fmt: skip
+    for a in result:
+        assert set(a) == keys
+        assert re.fullmatch(shapes[a["durationUnit"]], a["beginTime"]), a
+        assert re.fullmatch(shapes[a["durationUnit"]], a["endTime"]), a
+        assert a["beginTime"] <= a["endTime"]
+    assert {a["durationUnit"] for a in result} == set(shapes)
+    only_leave = approvals(url, token, users[:50], t_from, t_to, bizTypes=[3]).json()["result"]
+    assert only_leave and all(a["bizType"] == 3 for a in only_leave)
+    assert len(only_leave) == sum(a["bizType"] == 3 for a in result)
+    truth = sim.truth_approvals(TODAY - timedelta(30), TODAY, users[:50])
+    assert {a["approveId"] for a in result} <= {a["approveId"] for a in truth}
+
+
+# ------------------------------------------------------------------------- limits
+
+
+def burst(n: int, call: Any) -> list[Any]:
+    barrier = threading.Barrier(n)
+    out: list[Any] = [None] * n
+
+    def run(i: int) -> None:
+        barrier.wait()
+        out[i] = call()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
+
+
+def test_per_api_qps_limit_not_metered(dingtalk_sim):
+    sim, url = dingtalk_sim(qps=5)
+    token = legacy_token(url)
+    users = userids(sim)[:3]
+    body = att_body(users, TODAY - timedelta(3), TODAY)
+    replies = burst(16, lambda: legacy(url, "/attendance/list", token, body).json())
+    codes = Counter(r["errcode"] for r in replies)
+    assert set(codes) == {0, 90018}
+    assert codes[0] <= 10  # 5 per one-second window; a burst may straddle two windows
+    counters = sim.calls()["by_api"]["attendance/list"]
+    assert counters["rejected_qps"] == codes[90018]
+    assert counters["metered"] == counters["ok"] == codes[0]
+    assert sim.calls()["metered_this_month"] == codes[0]
+    new = burst(16, lambda: approvals(url, token, users, ms(TODAY - timedelta(3)), ms(TODAY)))
+    rejected = [r for r in new if r.status_code == 403]
+    assert rejected and {r.json()["code"] for r in rejected} == {
+        "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi"
+    }
+    time.sleep(1.05)
+    assert legacy(url, "/attendance/list", token, body).json()["errcode"] == 0
+
+
+def test_monthly_quota_both_hosts(dingtalk_sim):
+    sim, url = dingtalk_sim(monthly_quota=3)
+    token = legacy_token(url)
+    users = userids(sim)[:3]
+    body = att_body(users, TODAY - timedelta(3), TODAY)
+    for _ in range(2):
+        assert legacy_json(url, "/attendance/list", token, body)["errcode"] == 0
+    assert approvals(url, token, users, ms(TODAY - timedelta(3)), ms(TODAY)).status_code == 200
+    assert legacy_json(url, "/attendance/list", token, body)["errcode"] == 90020
+    over = approvals(url, token, users, ms(TODAY - timedelta(3)), ms(TODAY))
+    assert over.status_code == 403
+    assert over.json()["code"] == "Forbidden.AccessDenied.ApiCountLimitForOrg"
+    # Contacts and token calls are not metered and keep working.
+    assert legacy_json(url, "/topapi/v2/department/listsubid", token, {"dept_id": 1})["errcode"] == 0
+    calls = sim.calls()
+    assert calls["metered_this_month"] == 3 and calls["month"] == "2026-11"
+    sim.set_today(date(2026, 12, 1))  # a new calendar month of the sim clock
+    assert legacy_json(url, "/attendance/list", token, body)["errcode"] == 0
+    assert sim.calls()["metered_this_month"] == 1
+
+
+def test_permission_denied_both_hosts(dingtalk_sim):
+    sim, url = dingtalk_sim()
+    token = legacy_token(url)
+    users = userids(sim)[:3]
+    sim.deny_api("attendance/list")
+    body = legacy_json(url, "/attendance/list", token, att_body(users, TODAY - timedelta(2), TODAY))
+    assert body["errcode"] == 88 and body["sub_code"] == "60011" and body["sub_msg"]
+    assert approvals(url, token, users, ms(TODAY - timedelta(2)), ms(TODAY)).status_code == 200
+    reply = requests.post(f"{url}/_sim/deny", json={"api": "attendance/approvals/query"})
+    assert reply.status_code == 200
+    denied = approvals(url, token, users, ms(TODAY - timedelta(2)), ms(TODAY))
+    assert denied.status_code == 403
+    assert denied.json()["code"] == "Forbidden.AccessDenied.AccessTokenPermissionDenied"
+    assert sim.calls()["metered_this_month"] == 1
+
+
+def test_per_ip_ban_page(dingtalk_sim):
+    sim, url = dingtalk_sim(ip_limit=25)
+    token = legacy_token(url)
+    body = {"dept_id": 1}
+    replies = [legacy(url, "/topapi/v2/department/listsubid", token, body) for _ in range(26)]
+    assert all(r.headers["Content-Type"].startswith("application/json") for r in replies[:24])
+    banned = replies[-1]
+    assert banned.status_code == 200 and banned.headers["Content-Type"].startswith("text/html")
+    assert "<html" in banned.text
+    again = legacy(url, "/attendance/list", token, att_body(["x"], TODAY, TODAY))
+    assert again.headers["Content-Type"].startswith("text/html")  # banned for every API
+    assert requests.get(f"{url}/_sim/calls").status_code == 200  # admin is never banned
+    sim.unban()
+    assert legacy(url, "/topapi/v2/department/listsubid", token, body).json()["errcode"] == 0
+
+
+# ------------------------------------------------------------------------- faults
+
+
+def test_each_fault_kind_has_its_shape(dingtalk_sim):
+    sim, url = dingtalk_sim(qps=1000)
+    token = legacy_token(url)
+    users = userids(sim)[:3]
+    body = att_body(users, TODAY - timedelta(2), TODAY)
+
+    def both() -> tuple[requests.Response, requests.Response]:
+        return (
+            legacy(url, "/attendance/list", token, body),
+            approvals(url, token, users, ms(TODAY - timedelta(2)), ms(TODAY)),
+        )
+
+    sim.set_faults(busy=1.0)
+    old, new = both()
+    assert old.status_code == 200 and old.json()["errcode"] == -1
+    assert new.status_code == 503 and "code" in new.json()
+
+    sim.set_faults(http5xx=1.0, seed=3)
+    statuses = set()
+    for _ in range(6):
+        for reply in both():
+            statuses.add(reply.status_code)
+            with pytest.raises(ValueError):
+                reply.json()
+    assert statuses <= {500, 502} and statuses
+
+    sim.set_faults(ban=1.0)
+    forms = [legacy(url, "/attendance/list", token, body) for _ in range(2)]
+    assert all(r.status_code == 200 for r in forms)
+    kinds = {r.headers["Content-Type"].split(";")[0] for r in forms}
+    assert kinds == {"text/html", "application/json"}
+    json_form = next(r for r in forms if r.headers["Content-Type"].startswith("application/json"))
+    assert json_form.json()["status"] == 1111 and json_form.json()["wait"] == 5
+
+    sim.set_faults(qps_global=1.0)
+    old, new = both()
+    assert old.json()["errcode"] == 90002
+    assert new.status_code == 403 and new.json()["code"] == "Forbidden.AccessDenied.QpsLimitForApi"
+
+    sim.set_faults(token_expired=1.0)
+    old, new = both()
+    assert old.json()["errcode"] == 42001
+    assert new.status_code == 400 and new.json()["code"] == "InvalidAuthentication"
+    org = legacy_json(url, "/topapi/v2/department/listsubid", token, {"dept_id": 1})
+    assert org["errcode"] == 42001  # org calls get faults too
+    assert requests.get(f"{url}/gettoken", params={"appkey": "sim-key", "appsecret": "sim-secret"}).json()[
+        "errcode"
+    ] == 0  # token calls never do
+
+    counters = sim.calls()["by_api"]["attendance/list"]
+    assert counters["ok"] == 0 and counters["metered"] == 0 and counters["faults"] == counters["total"]
+    assert sim.calls()["metered_this_month"] == 0
+
+    sim.set_faults(slow=1.0, slow_ms=200)
+    start = time.monotonic()
+    old = legacy(url, "/attendance/list", token, body)
+    assert time.monotonic() - start >= 0.2 and old.json()["errcode"] == 0
+
+    sim.set_faults()
+    assert both()[1].status_code == 200
+
+
+def test_fault_rate_spreads_over_kinds(dingtalk_sim):
+    sim, url = dingtalk_sim(qps=1000, fault_rate=1.0)
+    token = legacy_token(url)
+    body = att_body(userids(sim)[:2], TODAY - timedelta(1), TODAY)
+    seen = Counter()
+    for _ in range(60):
+        reply = legacy(url, "/attendance/list", token, body)
+        if reply.headers["Content-Type"].startswith("text/html"):
+            seen["html"] += 1
+            continue
+        payload = reply.json()
+        seen[payload.get("errcode", payload.get("status"))] += 1
+    assert {-1, 90002, 42001} <= set(seen) and seen["html"] > 0
+    assert 0 not in seen
+
+
+# ------------------------------------------------------------------------- the clock: 补卡
+
+
+def test_buka_rewrites_a_past_day_when_the_clock_moves(dingtalk_sim):
+    sim, url = dingtalk_sim()
+    month = (date(2026, 10, 12), date(2026, 11, 10))
+    sim.set_today(date(2026, 11, 20))
+    fixes = [a for a in sim.truth_approvals(*month) if a["bizType"] == 4]
+    assert fixes
+    # Find a fix that becomes visible at least two days after its work date.
+    for fix in fixes:
+        work_day = date.fromisoformat(fix["beginTime"][:10])
+        sim.set_today(work_day + timedelta(days=1))
+        if not any(a["approveId"] == fix["approveId"] for a in sim.truth_approvals(*month)):
+            break
+    else:
+        pytest.fail("no 补卡 shows up later than the next day")
+    assert fix["tagName"] == "补卡" and fix["durationUnit"] == "hour"
+    assert fix["beginTime"] == fix["endTime"]
+    token = legacy_token(url)
+    uid = fix["userId"]
+
+    def day_records() -> list[dict[str, Any]]:
+        body = legacy_json(url, "/attendance/list", token, att_body([uid], work_day, work_day))
+        return list(body["recordresult"])
+
+    def visible() -> bool:
+        reply = approvals(url, token, [uid], ms(work_day), ms(work_day, 23, 59))
+        return fix["approveId"] in {a["approveId"] for a in reply.json()["result"]}
+
+    before = day_records()
+    missing = [r for r in before if r["timeResult"] == "NotSigned"]
+    assert len(missing) == 1 and "approveId" not in missing[0] and not visible()
+    clock = work_day + timedelta(days=1)
+    while not visible():
+        clock += timedelta(days=1)
+        assert clock <= work_day + timedelta(days=5)
+        requests.post(f"{url}/_sim/clock", json={"today": clock.isoformat()}).raise_for_status()
+    after = {r["id"]: r for r in day_records()}
+    fixed = after[missing[0]["id"]]  # same id, rewritten in place
+    assert fixed["timeResult"] == "Normal" and fixed["sourceType"] == "APPROVE"
+    assert fixed["approveId"] == fix["approveId"] and fixed["procInstId"]
+    punch = datetime.strptime(fix["beginTime"], "%Y-%m-%d %H:%M").replace(tzinfo=CN)
+    assert fixed["userCheckTime"] == int(punch.timestamp() * 1000)
+    others = [r for r in before if r["id"] != fixed["id"]]
+    assert all(after[r["id"]] == r for r in others)
+
+
+# ------------------------------------------------------------------------- determinism and mix
+
+
+def test_determinism_same_seed_same_company():
+    cfg = DingTalkSimConfig(seed=7, employees=40, today=TODAY)
+    a, b = DingTalkSimulator(cfg), DingTalkSimulator(cfg)
+    c = DingTalkSimulator(DingTalkSimConfig(seed=8, employees=40, today=TODAY))
+    span = (date(2026, 10, 20), date(2026, 11, 19))
+    assert a.truth_users() == b.truth_users()
+    assert a.truth_departments() == b.truth_departments()
+    assert a.truth_attendance(*span) == b.truth_attendance(*span)
+    assert a.truth_approvals(*span) == b.truth_approvals(*span)
+    assert a.truth_users() != c.truth_users()
+    assert a.truth_attendance(*span) != c.truth_attendance(*span)
+    # Lazy per-day generation: any window agrees with a bigger one.
+    whole = a.truth_attendance(*span)
+    part = a.truth_attendance(date(2026, 11, 2), date(2026, 11, 6))
+    assert part == [r for r in whole if date(2026, 11, 2) <= to_date(r["workDate"]) <= date(2026, 11, 6)]
+    week = a.truth_approvals(date(2026, 11, 4), date(2026, 11, 4))
+    assert {x["approveId"] for x in week} <= {x["approveId"] for x in a.truth_approvals(*span)}
+    # The Company works without any server.
+    company = Company(7, 40, anchor=TODAY)
+    assert company.users() == a.truth_users()
+
+
+def test_the_mix_covers_every_scenario_in_a_month():
+    sim = DingTalkSimulator(DingTalkSimConfig(seed=7, employees=60, today=date(2026, 12, 10)))
+    d_from, d_to = date(2026, 11, 1), date(2026, 11, 30)
+    records = sim.truth_attendance(d_from, d_to)
+    appr = sim.truth_approvals(d_from, d_to)
+    days: dict[tuple[str, int], dict[str, dict[str, Any]]] = defaultdict(dict)
+    for r in records:
+        days[(r["userId"], r["workDate"])][r["checkType"]] = r
+    mix: Counter[str] = Counter()
+    for (_, work_date), pts in days.items():
+        on, off = pts["OnDuty"], pts["OffDuty"]
+        results = (on["timeResult"], off["timeResult"])
+        late = results[0] in ("Late", "SeriousLate")
+        mix["normal"] += results == ("Normal", "Normal")
+        mix["late"] += results == ("Late", "Normal")
+        mix["serious_late"] += results == ("SeriousLate", "Normal")
+        mix["early"] += results == ("Normal", "Early")
+        mix["late_and_early"] += late and results[1] == "Early"
+        mix["one_missing"] += results.count("NotSigned") == 1
+        mix["both_missing"] += results == ("NotSigned", "NotSigned")
+        mix["absent"] += results[0] == "Absenteeism"
+        mix["after_midnight"] += off["userCheckTime"] >= work_date + DAY_MS
+        mix["approve_backed"] += "APPROVE" in (on["sourceType"], off["sourceType"])
+    for r in records:
+        if r["timeResult"] == "Late":
+            assert ms(to_date(r["workDate"]), 9, 5) <= r["userCheckTime"] < ms(to_date(r["workDate"]), 9, 30)
+        if r["timeResult"] == "SeriousLate":
+            assert r["userCheckTime"] >= ms(to_date(r["workDate"]), 9, 30)
+        if r["timeResult"] == "Early":
+            assert r["userCheckTime"] < r["baseCheckTime"]
+    for a in appr:
+        unit, begin, end = a["durationUnit"], a["beginTime"], a["endTime"]
+        begin_day = date.fromisoformat(begin[:10])
+        if a["bizType"] == 3:
+            mix[f"leave_{a['subType']}"] += 1
+            mix["leave_day"] += unit == "day" and begin == end
+            mix["leave_multi_day"] += unit == "day" and begin != end
+            mix["half_am"] += unit == "halfDay" and begin.endswith("AM")
+            mix["half_pm"] += unit == "halfDay" and begin.endswith("PM")
+            if unit == "hour":
+                mix["hour_mid"] += begin[11:] >= "13:00" and end[11:] < "18:00"
+                mix["hour_over_lunch"] += begin[11:] <= "12:00" and end[11:] >= "13:00"
+                mix["hour_to_end"] += end[11:] == "18:00"
+        if a["bizType"] == 2:
+            mix["trip_day"] += unit == "day" and a["tagName"] == "出差"
+            mix["trip_multi_day"] += unit == "day" and begin != end
+            mix["trip_partial"] += unit == "hour" and a["tagName"] == "外出"
+        if a["bizType"] == 1:
+            workday = sim.company.is_workday(begin_day)
+            mix["overtime_evening"] += workday and begin[11:] >= "19:00"
+            mix["overtime_restday"] += not workday
+        mix["buka"] += a["bizType"] == 4 and begin == end and a["tagName"] == "补卡"
+    scenarios = [
+        "late", "serious_late", "early", "late_and_early", "one_missing", "both_missing",
+        "absent", "after_midnight", "approve_backed", "leave_年假", "leave_病假", "leave_事假",
+        "leave_调休", "leave_day", "leave_multi_day", "half_am", "half_pm", "hour_mid",
+        "hour_over_lunch", "hour_to_end", "trip_day", "trip_multi_day", "trip_partial",
+        "overtime_evening", "overtime_restday", "buka",
+    ]  # fmt: skip
+    missing = [s for s in scenarios if mix[s] == 0]
+    assert not missing, (missing, mix)
+    workdays = sum(1 for _ in days)
+    assert 0.74 < mix["normal"] / workdays < 0.9, mix["normal"] / workdays
+    # Every approval-backed check point names an approval that exists.
+    ids = {a["approveId"] for a in appr}
+    assert {r["approveId"] for r in records if "approveId" in r} <= ids
+    # A mid-month hire: no records before the hired date, records after.
+    hires = [
+        u for u in sim.truth_users() if d_from < to_date(u["hired_date"]) <= date(2026, 11, 20)
+    ] or [u for u in sim.truth_users() if to_date(u["hired_date"]) > date(2026, 9, 1)]
+    assert hires
+    for u in hires:
+        hired = to_date(u["hired_date"])
+        mine = [r for r in records if r["userId"] == u["userid"]]
+        assert mine and all(to_date(r["workDate"]) >= hired for r in mine)
+
+
+def test_company_is_fast_and_lazy():
+    company = Company(7, 2000, anchor=TODAY)
+    start = time.monotonic()
+    n = 0
+    for uid in company.userids():
+        for i in range(31):
+            n += len(company.attendance(uid, date(2026, 10, 1) + timedelta(i), TODAY))
+    assert n > 2000 * 30
+    assert time.monotonic() - start < 5  # 10,000 x 31 days in a few seconds
+
+
+# ------------------------------------------------------------------------- admin endpoints
+
+
+def test_admin_endpoints_mirror_the_python_api(dingtalk_sim):
+    sim, url = dingtalk_sim()
+    token = legacy_token(url)
+    users = userids(sim)[:4]
+    legacy_json(url, "/attendance/list", token, att_body(users, TODAY - timedelta(3), TODAY))
+    legacy_json(url, "/topapi/v2/department/listsubid", token, {"dept_id": 1})
+    calls = requests.get(f"{url}/_sim/calls").json()
+    assert calls == sim.calls()
+    assert calls["by_api"]["attendance/list"] == {
+        "total": 1, "ok": 1, "metered": 1, "rejected_qps": 0, "faults": 0,
+    }  # fmt: skip
+    assert calls["by_api"]["topapi/v2/department/listsubid"]["metered"] == 0
+    assert calls["metered_this_month"] == 1 and calls["month"] == "2026-11"
+    assert requests.post(f"{url}/_sim/reset-calls").json() == {"ok": True}
+    assert sim.calls() == {"by_api": {}, "metered_this_month": 0, "month": "2026-11"}
+    assert requests.get(f"{url}/_sim/clock").json() == {"today": "2026-11-20"}
+    assert requests.post(f"{url}/_sim/clock", json={"today": "2026-11-25"}).json()["today"] == (
+        "2026-11-25"
+    )
+    assert sim.today == date(2026, 11, 25)
+    assert requests.post(f"{url}/_sim/clock", json={"today": "soon"}).status_code == 400
+    faults = requests.post(f"{url}/_sim/faults", json={"busy": 0.25, "seed": 1}).json()
+    assert faults["busy"] == 0.25 and faults["http5xx"] == 0
+    assert requests.post(f"{url}/_sim/faults", json={"busy": 2}).status_code == 400
+    assert requests.post(f"{url}/_sim/faults", json={}).status_code == 200
+    truth = requests.get(
+        f"{url}/_sim/truth/attendance",
+        params={"from": "2026-11-16", "to": "2026-11-20", "userids": ",".join(users)},
+    ).json()
+    assert truth == sim.truth_attendance(date(2026, 11, 16), date(2026, 11, 20), users)
+    assert truth and all(r["userId"] in users for r in truth)
+    appr = requests.get(
+        f"{url}/_sim/truth/approvals", params={"from": "2026-11-01", "to": "2026-11-20"}
+    ).json()
+    assert appr == sim.truth_approvals(date(2026, 11, 1), date(2026, 11, 20))
+    assert [a["approveId"] for a in appr] == sorted(a["approveId"] for a in appr)
+    assert requests.get(f"{url}/_sim/truth/users").json() == sim.truth_users()
+    assert requests.get(f"{url}/_sim/truth/departments").json() == sim.truth_departments()
+    assert requests.get(f"{url}/_sim/truth/attendance").status_code == 400
+    assert requests.get(f"{url}/_sim/nope").status_code == 404
+
+
+# ------------------------------------------------------------------------- command line
+
+
+def test_cli_bad_arguments_are_argparse_errors(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main_dingtalk(["--today", "20261120"])
+    assert exc.value.code == 2
+    assert "not a date" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main_dingtalk(["--qps", "0"])
+
+
+def test_cli_serves_until_sigterm():
+    code = (
+        "import sys; from attendance_pipeline.simulators.dingtalk import main_dingtalk; "
+        "sys.exit(main_dingtalk(['--port', '0', '--today', '2026-11-20', '--employees', '12']))"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        found = re.search(r"http://127\.0\.0\.1:\d+", line)
+        assert found, line
+        assert requests.get(f"{found.group(0)}/_sim/clock", timeout=5).json() == {
+            "today": "2026-11-20"
+        }
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
