@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import dagster as dg
 
 from attendance_pipeline.assets import ALL_ASSETS
 from attendance_pipeline.assets.partitions import DAILY
+from attendance_pipeline.checks import ALL_CHECKS
 from attendance_pipeline.resources import build_resources
-from attendance_pipeline.settings import load_settings
-
-settings = load_settings()
+from attendance_pipeline.settings import Settings, load_settings
 
 sync_job = dg.define_asset_job(
     "sync",
@@ -18,8 +19,18 @@ sync_job = dg.define_asset_job(
     description="Every asset for a range of work days, as one run.",
 )
 
-defs = dg.Definitions(
-    assets=ALL_ASSETS,
-    jobs=[sync_job],
-    resources=build_resources(settings),
-)
+
+def build_definitions(
+    settings: Settings, resources: Mapping[str, object] | None = None
+) -> dg.Definitions:
+    """The code location for `settings`; `resources` replace the default ones by key."""
+    return dg.Definitions(
+        assets=ALL_ASSETS,
+        asset_checks=ALL_CHECKS,
+        jobs=[sync_job],
+        resources={**build_resources(settings), **(resources or {})},
+    )
+
+
+settings = load_settings()
+defs = build_definitions(settings)

@@ -1,3 +1,5 @@
 """Asset checks (data-quality gates), declared beside the layers they guard."""
 
-ALL_CHECKS: list[object] = []
+import dagster as dg
+
+ALL_CHECKS: list[dg.AssetChecksDefinition] = []

@@ -27,13 +27,7 @@ from datetime import date, timedelta
 from typing import Any, TypeVar
 
 import requests
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_after_delay,
-)
+from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from attendance_pipeline.china_time import date_to_ms, dingtalk_date_string, today_in_china, windows
 from attendance_pipeline.dingtalk.errors import (
@@ -178,9 +172,8 @@ class DingTalkClient:
                 if not isinstance(userid, str) or not userid:
                     raise DingTalkBadReply("user/list", f"a user has no `userid`: {sorted(user)}")
                 if userid in merged:
-                    known = merged[userid]
-                    depts = set(known.get("dept_id_list", [])) | set(user.get("dept_id_list", []))
-                    known["dept_id_list"] = sorted(depts)
+                    known = merged[userid].setdefault("dept_id_list", [])
+                    known.extend(d for d in user.get("dept_id_list", []) if d not in known)
                 else:
                     merged[userid] = dict(user)
         return [merged[k] for k in sorted(merged)]
@@ -330,11 +323,19 @@ class DingTalkClient:
         return self._call(api, "new", path, body)
 
     def _call(self, api: str, host: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        token_refreshes = 0
         started = time.monotonic()
+        counted = 0  # attempts that count towards max_attempts (rate-limit waits do not)
+
+        def give_up(state: RetryCallState) -> bool:
+            nonlocal counted
+            exc = state.outcome.exception() if state.outcome else None
+            if not (isinstance(exc, _Retryable) and exc.reason.startswith("qps: 90018")):
+                counted += 1
+            elapsed = time.monotonic() - started
+            return counted >= self.options.max_attempts or elapsed >= self.options.max_retry_seconds
+
         retrying = Retrying(
-            stop=stop_after_attempt(self.options.max_attempts)
-            | stop_after_delay(self.options.max_retry_seconds),
+            stop=give_up,
             wait=self._wait,
             retry=retry_if_exception_type(_Retryable),
             sleep=self._sleep,
@@ -347,22 +348,22 @@ class DingTalkClient:
                     try:
                         return self._attempt(api, host, path, body)
                     except _TokenRejected as exc:
-                        token_refreshes += 1
-                        if token_refreshes > 2:
-                            raise DingTalkAuthError(
-                                api,
-                                "fresh access tokens keep being rejected; check the app's "
-                                "key, secret and permissions",
-                            ) from exc
-                        self._drop_token()
-                        raise _Retryable("access token expired or invalid", wait_s=0.0) from exc
+                        # Drop the token (unless another thread already replaced it), fetch a
+                        # new one and try again.
+                        self._drop_token(str(exc))
+                        raise _Retryable("access token expired or invalid", wait_s=0.0) from None
         except _Retryable as exc:
             elapsed = time.monotonic() - started
-            raise DingTalkUnavailable(
-                api,
-                f"gave up after {retrying.statistics.get('attempt_number', '?')} attempts in "
-                f"{elapsed:.1f} s; last problem: {self._redact(exc.reason)}",
-            ) from None
+            attempts = retrying.statistics.get("attempt_number", "?")
+            message = (
+                f"gave up after {attempts} attempts in {elapsed:.1f} s; "
+                f"last problem: {self._redact(exc.reason)}"
+            )
+            if exc.reason.startswith("access token"):
+                raise DingTalkAuthError(
+                    api, f"{message}; check the app's key, secret and permissions"
+                ) from None
+            raise DingTalkUnavailable(api, message) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _note_retry(self, api: str, state: RetryCallState) -> None:
@@ -381,6 +382,14 @@ class DingTalkClient:
 
     def _attempt(self, api: str, host: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
         token = self._access_token()
+        try:
+            return self._send(api, host, path, body, token)
+        except _TokenRejected:
+            raise _TokenRejected(token) from None
+
+    def _send(
+        self, api: str, host: str, path: str, body: dict[str, Any], token: str
+    ) -> dict[str, Any]:
         limiter = self._limiter(api)
         limiter.acquire()
         with self._stats_lock:
@@ -505,10 +514,11 @@ class DingTalkClient:
             self._token_expires_at = time.monotonic() + ttl
             return self._token
 
-    def _drop_token(self) -> None:
+    def _drop_token(self, rejected: str) -> None:
         with self._token_lock:
-            self._token = None
-            self._token_expires_at = 0.0
+            if self._token == rejected:
+                self._token = None
+                self._token_expires_at = 0.0
 
     def _fetch_token(self) -> tuple[str, float]:
         """The new host's token flow: the secret travels in the body, never in a URL."""
