@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
@@ -22,6 +23,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
+    # Dagster flags BackfillPolicy as beta on every import; users cannot act on that.
+    warnings.filterwarnings("ignore", message=".*is currently in beta.*")
     parser = argparse.ArgumentParser(
         prog="attendance-pipeline",
         description="DingTalk attendance to PM worklogs and payroll hours.",
@@ -99,13 +102,17 @@ def _answers(base_url: str) -> bool:
 
 def _demo(ui_port: int, sync_days: int, employees: int) -> int:
     """Start the DingTalk simulator, sync recent days, then `dagster dev` until Ctrl-C."""
+    from attendance_pipeline.sync import prepare_dagster_home
+
+    prepare_dagster_home(REPO_ROOT / ".dagster_home")
     env = dict(os.environ)
-    env.setdefault("DAGSTER_HOME", str(REPO_ROOT / ".dagster_home"))
     env.setdefault("ATTENDANCE_DATA_DIR", str(REPO_ROOT / "data"))
     env.setdefault("ATTENDANCE_CONFIG_DIR", str(REPO_ROOT / "config"))
     children: list[subprocess.Popen[bytes]] = []
     cli = [sys.executable, "-m", "attendance_pipeline.cli"]
-    if not env.get("DINGTALK_APP_KEY") and not _answers(SIM_DINGTALK_URL):
+    if not env.get("DINGTALK_APP_KEY") and _answers(SIM_DINGTALK_URL):
+        print(f"demo: using the DingTalk simulator already running at {SIM_DINGTALK_URL}")
+    elif not env.get("DINGTALK_APP_KEY"):
         port = str(urlparse(SIM_DINGTALK_URL).port)
         children.append(
             subprocess.Popen(

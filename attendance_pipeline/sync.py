@@ -19,7 +19,7 @@ from dagster._core.storage.tags import (
 from attendance_pipeline.china_time import today_in_china
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-INSTANCE_TEMPLATE = REPO_ROOT / "dagster.yaml"
+INSTANCE_TEMPLATE = REPO_ROOT / "deploy" / "dagster.yaml"
 
 
 class SyncUsageError(ValueError):
@@ -31,6 +31,7 @@ class AssetSummary:
     """What one asset wrote in the run."""
 
     rows: int = 0
+    has_rows: bool = False
     metered_calls: int = 0
     partitions: int = 0
 
@@ -52,8 +53,9 @@ class SyncSummary:
     def render(self) -> str:
         lines = [f"run {self.run_id}: {'succeeded' if self.success else 'FAILED'}"]
         for name, asset in self.assets.items():
+            rows = f"{asset.rows:>9} rows" if asset.has_rows else f"{'':>14}"
             lines.append(
-                f"  {name:<20} {asset.rows:>9} rows  {asset.partitions:>4} partitions"
+                f"  {name:<20} {rows}  {asset.partitions:>4} partitions"
                 + (f"  {asset.metered_calls} metered calls" if asset.metered_calls else "")
             )
         lines.append(f"  metered DingTalk calls: {self.metered_calls}")
@@ -89,14 +91,20 @@ def parse_range(
     return first, last
 
 
-def dagster_instance() -> dg.DagsterInstance:
-    """The persistent instance (`DAGSTER_HOME`, default `./.dagster_home`), set up on first use."""
-    home = Path(os.environ.get("DAGSTER_HOME") or ".dagster_home").resolve()
+def prepare_dagster_home(default: Path) -> Path:
+    """`DAGSTER_HOME` (else `default`), created with the project's `deploy/dagster.yaml`."""
+    home = Path(os.environ.get("DAGSTER_HOME") or default).resolve()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists() and INSTANCE_TEMPLATE.exists():
+    if not config.exists():
         shutil.copyfile(INSTANCE_TEMPLATE, config)
     os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def dagster_instance() -> dg.DagsterInstance:
+    """The persistent instance (`DAGSTER_HOME`, default `./.dagster_home`)."""
+    prepare_dagster_home(Path(".dagster_home"))
     return dg.DagsterInstance.get()
 
 
@@ -134,7 +142,9 @@ def run_sync(
             asset = summary.assets.setdefault(name, AssetSummary())
             asset.partitions += 1
             # Run-level counts are attached once per step; keep the largest (they are equal).
-            asset.rows = max(asset.rows, int(metadata.get("rows", 0) or 0))
+            if "rows" in metadata:
+                asset.has_rows = True
+                asset.rows = max(asset.rows, int(metadata["rows"]))
             asset.metered_calls = max(asset.metered_calls, int(metadata.get("metered_calls", 0)))
         elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
             failure = event.step_failure_data

@@ -18,7 +18,10 @@ from attendance_pipeline.simulators.dingtalk import (
 
 @pytest.fixture
 def dingtalk_sim() -> Iterator[Callable[..., tuple[DingTalkSimulator, str]]]:
-    """Factory: dingtalk_sim(**config_overrides) -> (sim, url); every server started is stopped at teardown."""
+    """Factory: dingtalk_sim(**config_overrides) -> (sim, url).
+
+    Every server started is stopped at teardown.
+    """
     running: list[RunningSimulator] = []
 
     def start(**overrides: Any) -> tuple[DingTalkSimulator, str]:

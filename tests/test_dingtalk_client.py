@@ -57,7 +57,7 @@ def test_a_pulled_range_equals_the_simulators_ground_truth(dingtalk_sim):
 
 
 def test_metered_calls_meet_the_contracts_lower_bound(dingtalk_sim):
-    sim, url = dingtalk_sim(employees=120)
+    _, url = dingtalk_sim(employees=120)
     client = make_client(url)
     userids = everyone(client)
     records = client.attendance(userids, START, date(2026, 11, 8))  # one 7-day window

@@ -88,7 +88,7 @@ def test_approvals_explode_to_one_row_per_overlapped_day_inside_the_window():
 
 def test_bad_approval_time_is_a_clear_error():
     bad = {"approveId": "x1", "durationUnit": "halfDay", "beginTime": "2025-11-12 noon"}
-    with pytest.raises(DingTalkBadReply, match="x1.*halfDay"):
+    with pytest.raises(DingTalkBadReply, match=r"x1.*halfDay"):
         approval_interval(bad)
 
 

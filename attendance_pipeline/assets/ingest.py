@@ -32,7 +32,7 @@ def _client(context: dg.AssetExecutionContext, dingtalk: DingTalkResource) -> Di
         step = max(1, total // 10)
         if done == total or done - reported.get(api, 0) >= step:
             reported[api] = done
-            context.log.info(f"{api}: {done}/{total} requests done")
+            context.log.info(f"{api}: {done}/{total} batches (50 users x window) done")
 
     return dingtalk.client(progress=progress)
 

@@ -547,7 +547,11 @@ class DingTalkClient:
                     )
                 last = f"http {response.status_code}"
             self._sleep(min(self.options.backoff_max_s, self.options.backoff_initial_s * attempt))
-        raise DingTalkUnavailable("oauth2/accessToken", f"no token after retries; last: {last}")
+        raise DingTalkUnavailable(
+            "oauth2/accessToken",
+            f"no token after {self.options.max_attempts} attempts (last: {last}); is DingTalk "
+            f"reachable at {self.options.api_base_url}?",
+        )
 
     def _limiter(self, api: str) -> SlidingWindowLimiter:
         with self._limiters_lock:

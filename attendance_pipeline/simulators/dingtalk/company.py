@@ -120,7 +120,16 @@ _GIVEN = (
     ("欣", "xin"),
     ("浩", "hao"),
 )
-_TITLES = ("工程师", "高级工程师", "测试工程师", "产品经理", "设计师", "销售代表", "行政专员", "会计")
+_TITLES = (
+    "工程师",
+    "高级工程师",
+    "测试工程师",
+    "产品经理",
+    "设计师",
+    "销售代表",
+    "行政专员",
+    "会计",
+)
 
 
 _WORDS = struct.Struct(">16I")
@@ -238,7 +247,7 @@ class Company:
         self._workday_cache: dict[date, bool] = {}
         self._midnight_cache: dict[date, int] = {}
         self._week_days_cache: dict[tuple[int, int], tuple[date, ...]] = {}
-        self._week_cache: dict[tuple[int, int, int], _WeekEvent | None] = {}
+        self._week_cache: dict[tuple[int, int, int], tuple[_WeekEvent | None]] = {}
         self._users: list[dict[str, Any]] = []
         self._index: dict[str, int] = {}
         self._hired: list[date] = []
@@ -349,7 +358,10 @@ class Company:
     # ---------------------------------------------------------------- calendar
 
     def is_workday(self, d: date) -> bool:
-        """Statutory workday per chinese_calendar (调休 Saturdays included); Mon-Fri outside its data."""
+        """Statutory workday per chinese_calendar (调休 Saturdays included).
+
+        Monday-Friday for dates the package does not cover (NotImplementedError).
+        """
         cached = self._workday_cache.get(d)
         if cached is None:
             try:
@@ -391,7 +403,8 @@ class Company:
         calculate_model: int = 1,
         visible_from: date | None = None,
     ) -> _Approval:
-        """begin/end: (day, minute) for hour units, (day, "AM"|"PM") for halfDay, (day, "") for day."""
+        """One approval; begin/end are (day, minute) for hour units, (day, "AM"|"PM") for
+        halfDay and (day, "") for day units."""
         dr = _Draw(self.seed, "approval", userid, kind, d.isoformat())
         approve_id = dr.hexid(0, 13)
         h = dr.hexid(4, 32)
@@ -435,11 +448,13 @@ class Company:
 
     def _week_event(self, idx: int, iso_year: int, iso_week: int) -> _WeekEvent | None:
         key = (idx, iso_year, iso_week)
-        if key in self._week_cache:
-            return self._week_cache[key]
+        hit = self._week_cache.get(key)  # .get: safe while another thread clears the cache
+        if hit is not None:
+            return hit[0]
         if len(self._week_cache) > 500_000:  # bounded: long histories of big companies
             self._week_cache.clear()
-        event = self._week_cache[key] = self._make_week_event(idx, iso_year, iso_week)
+        event = self._make_week_event(idx, iso_year, iso_week)
+        self._week_cache[key] = (event,)
         return event
 
     def _make_week_event(self, idx: int, iso_year: int, iso_week: int) -> _WeekEvent | None:
@@ -705,11 +720,7 @@ class Company:
             if d >= d_to:
                 break
             d = min(d + timedelta(days=7), d_to)
-        return [
-            a
-            for a in found
-            if today >= a.visible_from and a.start_ms <= hi and a.end_ms >= lo
-        ]
+        return [a for a in found if today >= a.visible_from and a.start_ms <= hi and a.end_ms >= lo]
 
     def approvals_for(
         self, userid: str, d_from: date, d_to: date, today: date

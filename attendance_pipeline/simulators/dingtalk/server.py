@@ -47,7 +47,7 @@ MAX_USER_PAGE = 100
 FAULT_KINDS = ("busy", "http5xx", "ban", "qps_global", "token_expired")
 
 BAN_PAGE = (
-    "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>访问被拒绝</title></head>"
+    '<!DOCTYPE html><html><head><meta charset="utf-8"><title>访问被拒绝</title></head>'
     "<body><h1>访问过于频繁</h1><p>您的IP访问频率过高，已被暂时限制访问，请稍后再试。</p>"
     "</body></html>"
 )
@@ -231,7 +231,9 @@ class DingTalkSimulator:
         self._ip_banned_until: dict[str, float] = {}
         self._ban_flip = False
         each = cfg.fault_rate / len(FAULT_KINDS)
-        self._faults = _Faults(**dict.fromkeys(FAULT_KINDS, each))
+        self._faults = _Faults(
+            busy=each, http5xx=each, ban=each, qps_global=each, token_expired=each
+        )
         self._validate_faults(self._faults)
         self._fault_rng = random.Random(cfg.seed)
         self._depts = {d["dept_id"]: d for d in self.company.departments()}
@@ -542,7 +544,10 @@ class DingTalkSimulator:
     def _permission_error(self, req: _Request) -> _Reply:
         if req.new_host:
             return self._new_error(
-                req, 403, "Forbidden.AccessDenied.AccessTokenPermissionDenied", "没有调用该接口的权限"
+                req,
+                403,
+                "Forbidden.AccessDenied.AccessTokenPermissionDenied",
+                "没有调用该接口的权限",
             )
         return _json_reply(
             {
@@ -578,7 +583,9 @@ class DingTalkSimulator:
             if html:
                 return _Reply(200, BAN_PAGE.encode(), "text/html; charset=utf-8")
             uid = uuid.uuid4().hex
-            return _json_reply({"status": 1111, "wait": 5, "source": "x5", "punish": "deny", "uuid": uid})
+            return _json_reply(
+                {"status": 1111, "wait": 5, "source": "x5", "punish": "deny", "uuid": uid}
+            )
         if (r := r - f.qps_global) < 0:
             return self._error(
                 req,
@@ -608,9 +615,7 @@ class DingTalkSimulator:
     def _new_error(req: _Request, status: int, code: str, message: str) -> _Reply:
         return _json_reply({"code": code, "message": message, "requestid": req.request_id}, status)
 
-    def _error(
-        self, req: _Request, errcode: int, errmsg: str, status: int, code: str
-    ) -> _Reply:
+    def _error(self, req: _Request, errcode: int, errmsg: str, status: int, code: str) -> _Reply:
         """A legacy errcode envelope (HTTP 200) or a new-host HTTP error, by the request's host."""
         if req.new_host:
             return self._new_error(req, status, code, errmsg)
@@ -628,7 +633,9 @@ class DingTalkSimulator:
     def _gettoken(self, req: _Request) -> _Reply:
         key, secret = req.query.get("appkey"), req.query.get("appsecret")
         if key != self.config.app_key or secret != self.config.app_secret:
-            return self._error(req, 40001, "appkey或appsecret不正确", 400, "invalidClientIdOrSecret")
+            return self._error(
+                req, 40001, "appkey或appsecret不正确", 400, "invalidClientIdOrSecret"
+            )
         token, ttl = self._issue_token()
         return _json_reply({"errcode": 0, "errmsg": "ok", "access_token": token, "expires_in": ttl})
 
@@ -641,7 +648,9 @@ class DingTalkSimulator:
             body.get("appKey") != self.config.app_key
             or body.get("appSecret") != self.config.app_secret
         ):
-            return self._new_error(req, 400, "invalidClientIdOrSecret", "无效的clientId或者clientSecret")
+            return self._new_error(
+                req, 400, "invalidClientIdOrSecret", "无效的clientId或者clientSecret"
+            )
         token, ttl = self._issue_token()
         return _json_reply({"accessToken": token, "expireIn": ttl})
 
@@ -883,6 +892,7 @@ _ROUTES: dict[str, _Route] = {
 
 class _SimHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 256  # bursts of concurrent clients must queue, not be reset
 
     def __init__(
         self,
@@ -933,12 +943,14 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _iso_date(text: str) -> date:
     try:
-        return date.fromisoformat(text)
+        return datetime.strptime(text, "%Y-%m-%d").date()
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-20") from exc
 
 
-def _bounded(kind: Callable[[str], Any], lo: float, hi: float | None = None) -> Callable[[str], Any]:
+def _bounded(
+    kind: Callable[[str], Any], lo: float, hi: float | None = None
+) -> Callable[[str], Any]:
     def parse(text: str) -> Any:
         try:
             value = kind(text)
@@ -992,7 +1004,7 @@ def main_dingtalk(argv: list[str] | None = None) -> int:
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, on_signal)
@@ -1013,8 +1025,8 @@ def main_dingtalk(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return 0
 
 
