@@ -73,10 +73,33 @@ RAW_APPROVALS = pa.schema(
     ]
 )
 
+# One row per active employee per calendar day (DESIGN section 3; docs/rules.md).
+EFFECTIVE_HOURS = pa.schema(
+    [
+        ("userid", pa.string()),
+        ("work_date", pa.date32()),
+        ("name", pa.string()),
+        ("dept_id", pa.int64()),
+        ("day_type", pa.string()),
+        ("calendar_source", pa.string()),
+        ("status", pa.string()),
+        ("scheduled_hours", pa.float64()),
+        ("leave_hours", pa.float64()),
+        ("trip_hours", pa.float64()),
+        ("overtime_hours", pa.float64()),
+        ("effective_hours", pa.float64()),
+        ("countable", pa.bool_()),
+        ("rule_id", pa.string()),
+        ("rules_version", pa.string()),
+        ("explanation", pa.string()),
+    ]
+)
+
 SCHEMAS: dict[str, pa.Schema] = {
     "dingtalk_roster": ROSTER,
     "raw_attendance": RAW_ATTENDANCE,
     "raw_approvals": RAW_APPROVALS,
+    "effective_hours": EFFECTIVE_HOURS,
 }
 
 

@@ -151,15 +151,15 @@ def test_wrong_secret_both_flows(dingtalk_sim: SimFactory) -> None:
 
 
 def test_token_extension_and_expiry_on_both_hosts(dingtalk_sim: SimFactory) -> None:
-    sim, url = dingtalk_sim(token_ttl_s=0.6)
+    sim, url = dingtalk_sim(token_ttl_s=0.8)
     users = userids(sim)[:2]
     body = att_body(users, TODAY - timedelta(2), TODAY)
     t1 = legacy_token(url)
-    time.sleep(0.35)
-    assert new_token(url) == t1  # extended to 0.95 s after start
-    time.sleep(0.35)  # 0.7 s: past the first expiry, inside the extension
+    time.sleep(0.45)
+    assert new_token(url) == t1  # extended to about 1.25 s after the start
+    time.sleep(0.45)  # 0.9 s: past the first expiry, inside the extension
     assert legacy_json(url, "/attendance/list", t1, body)["errcode"] == 0
-    time.sleep(0.7)
+    time.sleep(0.9)
     assert legacy_json(url, "/attendance/list", t1, body)["errcode"] == 42001
     reply = approvals(url, t1, users, ms(TODAY - timedelta(2)), ms(TODAY))
     assert reply.status_code == 400 and reply.json()["code"] == "InvalidAuthentication"

@@ -1,0 +1,1 @@
+"""Effective hours: rules, calendar and the engine that turns punches into hours."""

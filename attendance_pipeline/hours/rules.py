@@ -1,0 +1,248 @@
+"""Effective-hours rules: `config/rules.yaml` and `config/overrides.csv`, validated at load.
+
+A bad file is one `ConfigError` naming the file, the line and the field; nothing runs. The
+default rules are DESIGN section 5's table; `rules_version` is a hash of the effective rules and
+is stored on every output row.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from datetime import date, time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+# Precedence order of DESIGN section 5 (first match wins), after `override` and `rest`.
+STATUSES = (
+    "override",
+    "rest",
+    "leave",
+    "business_trip",
+    "absent",
+    "missing_punch",
+    "late_and_early",
+    "serious_late",
+    "late",
+    "early_leave",
+    "normal",
+)
+
+DEFAULT_STATUS_HOURS: dict[str, float] = {
+    "rest": 0,
+    "leave": 0,
+    "business_trip": 8,
+    "absent": 0,
+    "missing_punch": 4,
+    "late_and_early": 6,
+    "serious_late": 6,
+    "late": 7,
+    "early_leave": 7,
+    "normal": 8,
+}
+
+
+def _check_status_hours(value: dict[str, float]) -> dict[str, float]:
+    for status, hours in value.items():
+        if status not in DEFAULT_STATUS_HOURS:
+            raise ValueError(
+                f"unknown status `{status}`; expected one of {', '.join(DEFAULT_STATUS_HOURS)}"
+            )
+        if not 0 <= hours <= 24:
+            raise ValueError(f"`{status}` must be between 0 and 24 hours, not {hours}")
+    return value
+
+
+class ConfigError(ValueError):
+    """A configuration file is wrong; the message names the file, line and field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ExceptionMatch(_Strict):
+    """Who an exception applies to: any listed department, title or user."""
+
+    dept_ids: tuple[int, ...] = ()
+    titles: tuple[str, ...] = ()
+    userids: tuple[str, ...] = ()
+
+
+class ExceptionRule(_Strict):
+    """例外规则: other status hours for selected departments, titles or users."""
+
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    match: ExceptionMatch
+    status_hours: dict[str, float]
+
+    @field_validator("status_hours")
+    @classmethod
+    def _hours_in_range(cls, value: dict[str, float]) -> dict[str, float]:
+        return _check_status_hours(value)
+
+
+class BreakTime(_Strict):
+    start: time = time(12, 0)
+    end: time = time(13, 0)
+
+
+class Rules(_Strict):
+    """The effective rules (defaults filled in)."""
+
+    standard_day_hours: float = Field(default=8, gt=0, le=24)
+    break_: BreakTime = Field(default_factory=BreakTime, alias="break")
+    hour_leave_rounding: float = Field(default=0.5, gt=0, le=8)
+    push_overtime: bool = False
+    status_hours: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_STATUS_HOURS))
+    exceptions: tuple[ExceptionRule, ...] = ()
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("status_hours")
+    @classmethod
+    def _complete(cls, value: dict[str, float]) -> dict[str, float]:
+        return {**DEFAULT_STATUS_HOURS, **_check_status_hours(value)}
+
+    @property
+    def version(self) -> str:
+        """A short hash of the effective rules: equal rules, equal version."""
+        canonical = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+    def hours_for(self, status: str, exception: ExceptionRule | None) -> float:
+        if exception is not None and status in exception.status_hours:
+            return float(exception.status_hours[status])
+        return float(self.status_hours[status])
+
+
+def load_rules(path: Path) -> Rules:
+    """Read and validate `rules.yaml`; a missing file means the default rules."""
+    if not path.exists():
+        return Rules()
+    text = path.read_text(encoding="utf-8")
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(
+            f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})"
+        ) from None
+    if data is None:
+        return Rules()
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} line 1: the file must be a mapping of rule settings")
+    try:
+        return Rules.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = [str(part) for part in error["loc"] if part != "[key]"]
+        where = _yaml_line(root, loc)
+        field = ".".join(loc) or "(top level)"
+        raise ConfigError(f"{path} line {where}: `{field}`: {_message(error)}") from None
+
+
+def _message(error: Any) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown setting (check the spelling)"
+    if error["type"] == "literal_error":
+        return f"unknown status; expected one of {', '.join(DEFAULT_STATUS_HOURS)}"
+    if error["type"] in ("float_parsing", "float_type"):
+        return "must be a number of hours"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def _yaml_line(root: yaml.Node | None, loc: list[str]) -> int:
+    """The 1-based line of the YAML node at `loc`, or of its nearest existing parent."""
+    node, line = root, 1
+    for part in loc:
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+        child: yaml.Node | None = None
+        if isinstance(node, yaml.MappingNode):
+            name = "break" if part == "break_" else part
+            for key, value in node.value:
+                if str(key.value) == name:
+                    child, line = value, key.start_mark.line + 1
+                    break
+        elif isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
+            child = node.value[int(part)]
+            line = child.start_mark.line + 1
+        node = child
+    return line
+
+
+OVERRIDE_COLUMNS = ("userid", "date", "hours", "reason", "author")
+
+
+def load_overrides(path: Path) -> pd.DataFrame:
+    """Read `overrides.csv` (the manual 补录 channel): userid, date, hours, reason, author.
+
+    Every row is checked; the first problem is a `ConfigError` naming the line and column.
+    """
+    columns = {"userid": "string", "date": "object", "hours": "float64", "reason": "string"}
+    empty = pd.DataFrame(
+        {c: pd.Series(dtype=t) for c, t in {**columns, "author": "string"}.items()}
+    )
+    if not path.exists():
+        return empty
+    rows: list[dict[str, Any]] = []
+    seen: dict[tuple[str, date], int] = {}
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        header = [h.strip() for h in reader.fieldnames or []]
+        missing = [c for c in OVERRIDE_COLUMNS if c not in header]
+        if missing:
+            raise ConfigError(f"{path} line 1: missing column(s) {', '.join(missing)}")
+        for line, raw in enumerate(reader, start=2):
+            row = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
+            if not any(row.values()):
+                continue
+            userid = row["userid"]
+            if not userid:
+                raise ConfigError(f"{path} line {line}: `userid` is empty")
+            try:
+                day = date.fromisoformat(row["date"])
+            except ValueError:
+                raise ConfigError(
+                    f"{path} line {line}: `date` {row['date']!r} is not YYYY-MM-DD"
+                ) from None
+            try:
+                hours = float(row["hours"])
+            except ValueError:
+                raise ConfigError(
+                    f"{path} line {line}: `hours` {row['hours']!r} must be a number of hours"
+                ) from None
+            if not 0 <= hours <= 24:
+                raise ConfigError(f"{path} line {line}: `hours` {hours} must be between 0 and 24")
+            if not row["reason"]:
+                raise ConfigError(f"{path} line {line}: `reason` is empty (say why, for audit)")
+            if not row["author"]:
+                raise ConfigError(f"{path} line {line}: `author` is empty (who decided this)")
+            if (userid, day) in seen:
+                raise ConfigError(
+                    f"{path} line {line}: a second override for {userid} on {day} "
+                    f"(first on line {seen[(userid, day)]})"
+                )
+            seen[(userid, day)] = line
+            rows.append(
+                {
+                    "userid": userid,
+                    "date": day,
+                    "hours": hours,
+                    "reason": row["reason"],
+                    "author": row["author"],
+                }
+            )
+    if not rows:
+        return empty
+    return pd.DataFrame(rows).astype({"userid": "string", "reason": "string", "author": "string"})
