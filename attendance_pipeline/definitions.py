@@ -6,17 +6,23 @@ from collections.abc import Mapping
 
 import dagster as dg
 
-from attendance_pipeline.assets import ALL_ASSETS
-from attendance_pipeline.assets.partitions import DAILY
+from attendance_pipeline.assets import ALL_ASSETS, DAILY_ASSETS, MONTHLY_ASSETS
+from attendance_pipeline.assets.partitions import DAILY, MONTHLY
 from attendance_pipeline.checks import ALL_CHECKS
 from attendance_pipeline.resources import build_resources
 from attendance_pipeline.settings import Settings, load_settings
 
 sync_job = dg.define_asset_job(
     "sync",
-    selection=dg.AssetSelection.all(),
+    selection=dg.AssetSelection.assets(*DAILY_ASSETS),
     partitions_def=DAILY,
-    description="Every asset for a range of work days, as one run.",
+    description="Every daily asset for a range of work days, as one run.",
+)
+payroll_job = dg.define_asset_job(
+    "payroll",
+    selection=dg.AssetSelection.assets(*MONTHLY_ASSETS),
+    partitions_def=MONTHLY,
+    description="Payroll months from effective hours.",
 )
 
 
@@ -27,7 +33,7 @@ def build_definitions(
     return dg.Definitions(
         assets=ALL_ASSETS,
         asset_checks=ALL_CHECKS,
-        jobs=[sync_job],
+        jobs=[sync_job, payroll_job],
         resources={**build_resources(settings), **(resources or {})},
     )
 

@@ -17,6 +17,8 @@ from dagster._core.storage.tags import (
 )
 
 from attendance_pipeline.china_time import today_in_china
+from attendance_pipeline.finance import first_open_after, locked_months, month_of
+from attendance_pipeline.warehouse import connect
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_TEMPLATE = REPO_ROOT / "deploy" / "dagster.yaml"
@@ -117,23 +119,60 @@ def run_sync(
     dry_run: bool = False,
     out: TextIO = sys.stdout,
 ) -> SyncSummary:
-    """Materialise every asset for start..end in one run and summarise what it wrote."""
-    job = defs.resolve_job_def("sync")
-    out.write(
-        f"sync {start}..{end} ({(end - start).days + 1} days){' dry run' if dry_run else ''}\n"
-    )
+    """Materialise every daily asset for start..end in one run, then the payroll months it
+    touched (and the open month that receives adjustments for a locked one)."""
+    days = (end - start).days + 1
+    out.write(f"sync {start}..{end} ({days} days){' dry run' if dry_run else ''}\n")
     out.flush()
-    result = job.execute_in_process(
+    result = defs.resolve_job_def("sync").execute_in_process(
         instance=instance,
         tags={
             ASSET_PARTITION_RANGE_START_TAG: start.isoformat(),
             ASSET_PARTITION_RANGE_END_TAG: end.isoformat(),
             "attendance/dry_run": str(dry_run).lower(),
         },
-        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        run_config=QUIET_INFO,
         raise_on_error=False,
     )
     summary = SyncSummary(run_id=result.run_id, success=result.success)
+    _collect(summary, result)
+    if result.success:
+        for month in payroll_months(defs, start, end):
+            monthly = defs.resolve_job_def("payroll").execute_in_process(
+                instance=instance,
+                partition_key=f"{month}-01",
+                run_config=QUIET_INFO,
+                raise_on_error=False,
+            )
+            summary.success = summary.success and monthly.success
+            _collect(summary, monthly)
+    if summary.failed_checks:
+        summary.success = False
+    out.write(summary.render() + "\n")
+    return summary
+
+
+QUIET_INFO = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
+def payroll_months(defs: dg.Definitions, start: date, end: date) -> list[str]:
+    """Months of start..end, plus the first open month after each locked one among them."""
+    months: list[str] = []
+    cursor = start.replace(day=1)
+    while cursor <= end:
+        months.append(month_of(cursor))
+        cursor = (cursor + timedelta(days=32)).replace(day=1)
+    warehouse = (defs.resources or {}).get("warehouse")
+    path = Path(getattr(warehouse, "path", "")) if warehouse is not None else None
+    if path is not None and path.exists():
+        with connect(path, read_only=True) as con:
+            locked = locked_months(con)
+        extra = {first_open_after(m, locked) for m in months if m in locked}
+        months = sorted(set(months) | extra)
+    return months
+
+
+def _collect(summary: SyncSummary, result: dg.ExecuteInProcessResult) -> None:
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
             materialization = event.step_materialization_data.materialization
@@ -141,7 +180,7 @@ def run_sync(
             metadata: dict[str, Any] = {k: v.value for k, v in materialization.metadata.items()}
             asset = summary.assets.setdefault(name, AssetSummary())
             asset.partitions += 1
-            # Run-level counts are attached once per step; keep the largest (they are equal).
+            # Run-level counts are attached to every partition of a step; keep one.
             if "rows" in metadata:
                 asset.has_rows = True
                 asset.rows = max(asset.rows, int(metadata["rows"]))
@@ -156,10 +195,5 @@ def run_sync(
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data
             if evaluation is not None and not getattr(evaluation, "passed", True):
-                summary.failed_checks.append(
-                    f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"  # type: ignore[union-attr]
-                )
-    if summary.failed_checks:
-        summary.success = False
-    out.write(summary.render() + "\n")
-    return summary
+                key = evaluation.asset_key.to_user_string()  # type: ignore[union-attr]
+                summary.failed_checks.append(f"{key}:{evaluation.check_name}")  # type: ignore[union-attr]

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 # Pinned view columns (DESIGN section 3). The roster view leaves out e-mail and mobile: they are
 # kept in the lake for identity matching only.
@@ -77,3 +78,56 @@ def refresh_lake_views(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> dict[s
         row = con.execute(f"SELECT count(*) FROM {view}").fetchone()
         counts[view] = int(row[0]) if row else 0
     return counts
+
+
+_DUCKDB_TYPES = {
+    "string": "VARCHAR",
+    "large_string": "VARCHAR",
+    "int64": "BIGINT",
+    "int32": "INTEGER",
+    "double": "DOUBLE",
+    "bool": "BOOLEAN",
+    "date32[day]": "DATE",
+}
+
+
+def duckdb_type(arrow_type: pa.DataType) -> str:
+    """The DuckDB column type for an Arrow type of our schemas."""
+    if pa.types.is_timestamp(arrow_type):
+        return "TIMESTAMPTZ"
+    if pa.types.is_list(arrow_type):
+        return duckdb_type(arrow_type.value_type) + "[]"
+    return _DUCKDB_TYPES[str(arrow_type)]
+
+
+def ensure_table(con: duckdb.DuckDBPyConnection, name: str, schema: pa.Schema) -> None:
+    """Create the table from the schema, adding any column a newer schema has."""
+    columns = ", ".join(f'"{f.name}" {duckdb_type(f.type)}' for f in schema)
+    con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({columns})")
+    existing = {row[0] for row in con.execute(f"DESCRIBE {name}").fetchall()}
+    for f in schema:
+        if f.name not in existing:
+            con.execute(f'ALTER TABLE {name} ADD COLUMN "{f.name}" {duckdb_type(f.type)}')
+
+
+def replace_rows(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    schema: pa.Schema,
+    rows: pa.Table,
+    where: str,
+    params: list[object],
+) -> int:
+    """Delete the rows matching `where` and insert `rows` by column name, in one transaction."""
+    ensure_table(con, name, schema)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"DELETE FROM {name} WHERE {where}", params)
+        con.register("_incoming", rows)
+        con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _incoming")
+        con.unregister("_incoming")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return rows.num_rows

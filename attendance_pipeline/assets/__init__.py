@@ -7,9 +7,23 @@ warnings.filterwarnings("ignore", message=".*is currently in beta.*")
 
 # ruff: noqa: E402
 
+from attendance_pipeline.assets.finance import payroll_monthly
+from attendance_pipeline.assets.hours import effective_hours
 from attendance_pipeline.assets.ingest import dingtalk_roster, raw_approvals, raw_attendance
 from attendance_pipeline.assets.warehouse_views import lake_views
 
-ALL_ASSETS = [dingtalk_roster, raw_attendance, raw_approvals, lake_views]
+DAILY_ASSETS = [dingtalk_roster, raw_attendance, raw_approvals, lake_views, effective_hours]
+MONTHLY_ASSETS = [payroll_monthly]
+ALL_ASSETS = [*DAILY_ASSETS, *MONTHLY_ASSETS]
 
-__all__ = ["ALL_ASSETS", "dingtalk_roster", "lake_views", "raw_approvals", "raw_attendance"]
+__all__ = [
+    "ALL_ASSETS",
+    "DAILY_ASSETS",
+    "MONTHLY_ASSETS",
+    "dingtalk_roster",
+    "effective_hours",
+    "lake_views",
+    "payroll_monthly",
+    "raw_approvals",
+    "raw_attendance",
+]

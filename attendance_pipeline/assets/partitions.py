@@ -1,6 +1,4 @@
-"""Partitions: days keyed by the work date in Asia/Shanghai."""
-
-from __future__ import annotations
+"""Partitions: days keyed by the work date in Asia/Shanghai, and payroll months."""
 
 from datetime import date, timedelta
 
@@ -8,9 +6,13 @@ import dagster as dg
 
 from attendance_pipeline.settings import load_settings
 
-DAILY = dg.DailyPartitionsDefinition(
-    start_date=load_settings().partitions_start.isoformat(),
-    timezone="Asia/Shanghai",
+_START = load_settings().partitions_start
+
+DAILY = dg.DailyPartitionsDefinition(start_date=_START.isoformat(), timezone="Asia/Shanghai")
+
+# The running month is a partition too (end_offset=1), so payroll can be followed as it fills.
+MONTHLY = dg.MonthlyPartitionsDefinition(
+    start_date=_START.replace(day=1).isoformat(), timezone="Asia/Shanghai", end_offset=1
 )
 
 

@@ -145,7 +145,7 @@ def load_rules(path: Path) -> Rules:
     except ValidationError as exc:
         error = exc.errors()[0]
         loc = [str(part) for part in error["loc"] if part != "[key]"]
-        where = _yaml_line(root, loc)
+        where = yaml_line(root, loc)
         field = ".".join(loc) or "(top level)"
         raise ConfigError(f"{path} line {where}: `{field}`: {_message(error)}") from None
 
@@ -160,7 +160,7 @@ def _message(error: Any) -> str:
     return str(error["msg"]).removeprefix("Value error, ")
 
 
-def _yaml_line(root: yaml.Node | None, loc: list[str]) -> int:
+def yaml_line(root: yaml.Node | None, loc: list[str]) -> int:
     """The 1-based line of the YAML node at `loc`, or of its nearest existing parent."""
     node, line = root, 1
     for part in loc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from attendance_pipeline.resources.config import ConfigFolder
 from attendance_pipeline.resources.dingtalk import DingTalkResource
 from attendance_pipeline.resources.lake import LakeIOManagerFactory
 from attendance_pipeline.resources.warehouse import WarehouseResource
@@ -25,6 +26,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             app_key=app_key,
             app_secret=app_secret,
         ),
+        "company_config": ConfigFolder(path=str(settings.config_dir)),
         "lake_io_manager": LakeIOManagerFactory(base_path=str(settings.lake_dir)),
         "warehouse": WarehouseResource(
             path=str(settings.warehouse_path), lake_dir=str(settings.lake_dir)
@@ -32,4 +34,10 @@ def build_resources(settings: Settings) -> dict[str, object]:
     }
 
 
-__all__ = ["DingTalkResource", "LakeIOManagerFactory", "WarehouseResource", "build_resources"]
+__all__ = [
+    "ConfigFolder",
+    "DingTalkResource",
+    "LakeIOManagerFactory",
+    "WarehouseResource",
+    "build_resources",
+]

@@ -1,0 +1,464 @@
+"""The effective-hours engine: vectorised pandas/numpy over a whole window (no Dagster).
+
+It implements `docs/rules.md` column-wise: check points → shifts → per-shift status → per-day
+status and hours, with leave/trip coverage from interval arithmetic on epoch milliseconds. The
+one-day-at-a-time `reference.py` implements the same page; tests and a quality gate hold the two
+to the same rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from attendance_pipeline.hours.calendar import WorkCalendar
+from attendance_pipeline.hours.rules import DEFAULT_STATUS_HOURS, STATUSES, Rules
+from attendance_pipeline.schemas import EFFECTIVE_HOURS
+
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+SHIFT_STATUSES = ("absent", "missing_punch", "late_and_early", "serious_late", "late",
+                  "early_leave", "normal")  # fmt: skip
+PRECEDENCE = {status: rank for rank, status in enumerate(STATUSES)}
+
+
+def derive_effective_hours(
+    roster: pd.DataFrame,
+    attendance: pd.DataFrame,
+    approvals: pd.DataFrame,
+    overrides: pd.DataFrame,
+    rules: Rules,
+    calendar: WorkCalendar,
+) -> pd.DataFrame:
+    """One row per active rostered employee per day, with EFFECTIVE_HOURS columns."""
+    days = _base(roster)
+    if days.empty:
+        return EFFECTIVE_HOURS.empty_table().to_pandas()
+    days["midnight_ms"] = _local_midnight_ms(days["work_date"])
+    key = ["userid", "work_date"]
+
+    points = _points(attendance, set(days["userid"]))
+    shifts = _shifts(points, rules)
+    sched = shifts.groupby(key, sort=False)["sched_h"].sum().rename("scheduled_hours")
+    days = days.merge(sched, on=key, how="left")
+    days["scheduled_hours"] = days["scheduled_hours"].fillna(0.0)
+    days["n_points"] = (
+        days.merge(points.groupby(key, sort=False).size().rename("n"), on=key, how="left")["n"]
+        .fillna(0)
+        .to_numpy()
+    )
+
+    cover = _coverage(approvals, days, shifts, points, rules)
+    days = days.merge(cover, on=key, how="left")
+    for column in ("leave_hours", "trip_hours", "overtime_hours"):
+        days[column] = days[column].fillna(0.0)
+    days["leave_hours"] = np.minimum(days["leave_hours"], days["scheduled_hours"])
+    days["trip_hours"] = np.minimum(days["trip_hours"], days["scheduled_hours"])
+
+    # Per-shift status from approval-backed results, then the worst shift per day.
+    exc_index = _exception_index(days, rules)
+    days["exc"] = exc_index
+    shifts = shifts.merge(days[[*key, "exc"]], on=key, how="inner")
+    table = _hours_table(rules)
+    shift_status = _shift_status(shifts)
+    shifts["status"] = shift_status
+    shifts["hours"] = (
+        table[shifts["exc"].to_numpy() + 1, _status_codes(shift_status)]
+        * shifts["sched_h"].to_numpy()
+        / rules.standard_day_hours
+    )
+    shifts["rank"] = shifts["status"].map(PRECEDENCE)
+    per_day = shifts.groupby(key, sort=False).agg(
+        point_hours=("hours", "sum"), rank=("rank", "min"), text=("text", " ; ".join)
+    )
+    per_day["point_status"] = np.asarray(STATUSES, dtype=object)[per_day["rank"].to_numpy()]
+    days = days.merge(per_day.drop(columns="rank"), on=key, how="left")
+
+    days = _decide(days, overrides, rules, table)
+    days["day_type"], days["calendar_source"] = _day_types(days, calendar)
+    days["explanation"] = _explain(days)
+    days["rules_version"] = rules.version
+    days["countable"] = days["effective_hours"] > 0
+    out = days[EFFECTIVE_HOURS.names].sort_values(["work_date", "userid"], kind="stable")
+    return out.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _base(roster: pd.DataFrame) -> pd.DataFrame:
+    active = roster[roster["active"].fillna(True).astype(bool)]
+    days = pd.DataFrame(
+        {
+            "userid": active["userid"].astype(str).to_numpy(),
+            "work_date": active["snapshot_date"].to_numpy(),
+            "name": active["name"].to_numpy(),
+            "title": active["title"].to_numpy(),
+            "dept_ids": active["dept_ids"].to_numpy(),
+        }
+    )
+    days["dept_id"] = [
+        int(ids[0]) if ids is not None and len(ids) else None for ids in days["dept_ids"]
+    ]
+    return days.drop_duplicates(["userid", "work_date"]).reset_index(drop=True)
+
+
+def _local_midnight_ms(dates: pd.Series) -> np.ndarray:
+    # China has kept UTC+8 without daylight saving since 1991.
+    epoch_days = pd.to_datetime(dates).to_numpy().astype("datetime64[D]").astype(np.int64)
+    return epoch_days * DAY_MS - 8 * HOUR_MS
+
+
+def _ms(column: pd.Series) -> np.ndarray:
+    """Epoch milliseconds of an aware timestamp column."""
+    utc = pd.to_datetime(column, utc=True).dt.tz_localize(None)
+    return utc.to_numpy().astype("datetime64[ms]").astype(np.int64)
+
+
+def _points(attendance: pd.DataFrame, userids: set[str]) -> pd.DataFrame:
+    frame = attendance[attendance["userid"].isin(userids)]
+    points = pd.DataFrame(
+        {
+            "userid": frame["userid"].astype(str).to_numpy(),
+            "work_date": frame["work_date"].to_numpy(),
+            "check_type": frame["check_type"].to_numpy(),
+            "time_result": frame["time_result"].to_numpy(),
+            "base_ms": _ms(frame["base_check_time"]),
+            "user_ms": _ms(frame["user_check_time"]),
+            "backed": (
+                frame["proc_inst_id"].notna()
+                | frame["approve_id"].notna()
+                | (frame["source_type"] == "APPROVE")
+            ).to_numpy(),
+        }
+    )
+    points = points.sort_values(["userid", "work_date", "check_type", "base_ms"], kind="stable")
+    points["shift"] = points.groupby(["userid", "work_date", "check_type"], sort=False).cumcount()
+    return points.reset_index(drop=True)
+
+
+def _shifts(points: pd.DataFrame, rules: Rules) -> pd.DataFrame:
+    """One row per (user, day, shift) with both sides; a missing side is NotSigned."""
+    key = ["userid", "work_date", "shift"]
+    cols = ["time_result", "base_ms", "user_ms", "backed"]
+    on = points[points["check_type"] == "OnDuty"][[*key, *cols]].add_prefix("on_")
+    off = points[points["check_type"] == "OffDuty"][[*key, *cols]].add_prefix("off_")
+    on = on.rename(columns={f"on_{k}": k for k in key})
+    off = off.rename(columns={f"off_{k}": k for k in key})
+    shifts = on.merge(off, on=key, how="outer")
+    for side, other in (("on", "off"), ("off", "on")):
+        missing = shifts[f"{side}_base_ms"].isna()
+        shifts.loc[missing, f"{side}_time_result"] = "NotSigned"
+        shifts.loc[missing, f"{side}_base_ms"] = shifts.loc[missing, f"{other}_base_ms"]
+        shifts.loc[missing, f"{side}_user_ms"] = shifts.loc[missing, f"{other}_base_ms"]
+        shifts.loc[missing, f"{side}_backed"] = False
+        shifts[f"{side}_present"] = ~missing
+    for column in ("on_base_ms", "off_base_ms", "on_user_ms", "off_user_ms"):
+        shifts[column] = shifts[column].astype(np.int64)
+    shifts["on_backed"] = shifts["on_backed"].astype(bool)
+    shifts["off_backed"] = shifts["off_backed"].astype(bool)
+    midnight = _local_midnight_ms(shifts["work_date"])
+    break_start = midnight + _clock_ms(rules.break_.start)
+    break_end = midnight + _clock_ms(rules.break_.end)
+    on_ms, off_ms = shifts["on_base_ms"].to_numpy(), shifts["off_base_ms"].to_numpy()
+    length = np.maximum(0, off_ms - on_ms) - _overlap(on_ms, off_ms, break_start, break_end)
+    shifts["sched_h"] = length / HOUR_MS
+    shifts["break_start"], shifts["break_end"] = break_start, break_end
+    return shifts.sort_values(key, kind="stable").reset_index(drop=True)
+
+
+def _clock_ms(value: object) -> int:
+    return (value.hour * 60 + value.minute) * 60_000  # type: ignore[attr-defined]
+
+
+def _overlap(a0: np.ndarray, a1: np.ndarray, b0: np.ndarray, b1: np.ndarray) -> np.ndarray:
+    return np.maximum(0, np.minimum(a1, b1) - np.maximum(a0, b0))
+
+
+def _round_step(hours: np.ndarray, step: float) -> np.ndarray:
+    return np.floor(np.asarray(hours, dtype=float) / step + 0.5 + 1e-9) * step
+
+
+# --------------------------------------------------------------------------- approvals
+
+
+def _coverage(
+    approvals: pd.DataFrame,
+    days: pd.DataFrame,
+    shifts: pd.DataFrame,
+    points: pd.DataFrame,
+    rules: Rules,
+) -> pd.DataFrame:
+    """Leave/trip hours and overtime per day; marks covered check points as backed."""
+    key = ["userid", "work_date"]
+    empty = pd.DataFrame(
+        columns=[*key, "leave_hours", "trip_hours", "overtime_hours", "leave_text"]
+    )
+    if approvals.empty:
+        shifts["text"] = _shift_text(shifts)
+        return empty
+    ap = approvals[approvals["biz_type"].isin([1, 2, 3])].copy()
+    ap = ap.merge(days[[*key, "scheduled_hours", "midnight_ms"]], on=key, how="inner")
+    if ap.empty:
+        shifts["text"] = _shift_text(shifts)
+        return empty
+    ap["begin_ms"], ap["end_ms"] = _ms(ap["begin_at"]), _ms(ap["end_at"])
+    day_str = pd.to_datetime(ap["work_date"]).dt.strftime("%Y-%m-%d")
+    begin_day, end_day = ap["begin_time"].str[:10], ap["end_time"].str[:10]
+    half = ap["duration_unit"] == "halfDay"
+    ap["first_half"] = ~(half & (day_str == begin_day) & ap["begin_time"].str.endswith("PM"))
+    ap["second_half"] = ~(half & (day_str == end_day) & ap["end_time"].str.endswith("AM"))
+
+    # Hour units: overlap with each shift's scheduled interval, minus the break.
+    cover = ap[ap["biz_type"].isin([2, 3])]
+    hourly = cover[cover["duration_unit"] == "hour"][[*key, "approve_id", "begin_ms", "end_ms"]]
+    hourly = hourly.merge(
+        shifts[[*key, "on_base_ms", "off_base_ms", "break_start", "break_end"]], on=key
+    )
+    b0, b1 = hourly["begin_ms"].to_numpy(), hourly["end_ms"].to_numpy()
+    s0, s1 = hourly["on_base_ms"].to_numpy(), hourly["off_base_ms"].to_numpy()
+    k0, k1 = hourly["break_start"].to_numpy(), hourly["break_end"].to_numpy()
+    lo, hi = np.maximum(b0, s0), np.minimum(b1, s1)
+    hourly["ms"] = np.maximum(0, hi - lo) - _overlap(lo, np.maximum(lo, hi), k0, k1)
+    hour_cover = hourly.groupby([*key, "approve_id"], sort=False)["ms"].sum() / HOUR_MS
+    cover = cover.merge(hour_cover.rename("hour_h"), on=[*key, "approve_id"], how="left")
+    halves = cover["first_half"].astype(int) + cover["second_half"].astype(int)
+    covered = np.select(
+        [cover["duration_unit"] == "day", cover["duration_unit"] == "halfDay"],
+        [cover["scheduled_hours"], cover["scheduled_hours"] / 2 * halves],
+        default=_round_step(cover["hour_h"].fillna(0.0), rules.hour_leave_rounding),
+    )
+    cover = cover.assign(
+        leave_hours=np.where(cover["biz_type"] == 3, covered, 0.0),
+        trip_hours=np.where(cover["biz_type"] == 2, covered, 0.0),
+    )
+    label = np.where(cover["biz_type"] == 3, "leave", "trip")
+    cover["text"] = (
+        pd.Series(label, index=cover.index)
+        + " "
+        + cover["sub_type"].fillna("").where(cover["sub_type"].fillna("") != "", cover["tag_name"])
+        + " ("
+        + cover["duration_unit"]
+        + ") "
+        + pd.Series(covered, index=cover.index).map(_fmt)
+        + " h"
+    )
+    _mark_covered_points(cover, shifts)
+    shifts["text"] = _shift_text(shifts)
+
+    overtime = ap[(ap["biz_type"] == 1) & (ap["begin_ms"] >= ap["midnight_ms"])]
+    overtime = overtime[overtime["begin_ms"] < overtime["midnight_ms"] + DAY_MS]
+    ot_hours = np.select(
+        [overtime["duration_unit"] == "hour", overtime["duration_unit"] == "halfDay"],
+        [
+            _round_step(
+                (overtime["end_ms"] - overtime["begin_ms"]) / HOUR_MS, rules.hour_leave_rounding
+            ),
+            (overtime["end_ms"] - overtime["begin_ms"])
+            / (12 * HOUR_MS)
+            * rules.standard_day_hours
+            / 2,
+        ],
+        default=(overtime["end_ms"] - overtime["begin_ms"]) / DAY_MS * rules.standard_day_hours,
+    )
+    overtime = overtime[key].assign(overtime_hours=ot_hours)
+
+    sums = cover.groupby(key, sort=False).agg(
+        leave_hours=("leave_hours", "sum"),
+        trip_hours=("trip_hours", "sum"),
+        leave_text=("text", "; ".join),
+    )
+    ot = overtime.groupby(key, sort=False)["overtime_hours"].sum()
+    return sums.join(ot, how="outer").reset_index()
+
+
+def _mark_covered_points(cover: pd.DataFrame, shifts: pd.DataFrame) -> None:
+    """Set on_backed/off_backed for shift sides inside a leave or trip."""
+    key = ["userid", "work_date"]
+    joined = cover[
+        [*key, "duration_unit", "first_half", "second_half", "begin_ms", "end_ms"]
+    ].merge(
+        shifts[
+            [*key, "shift", "on_base_ms", "off_base_ms", "on_present", "off_present"]
+        ].reset_index(),
+        on=key,
+    )
+    if joined.empty:
+        return
+    unit = joined["duration_unit"]
+    for side, half in (("on", "first_half"), ("off", "second_half")):
+        base = joined[f"{side}_base_ms"]
+        inside = (
+            (unit == "day")
+            | ((unit == "halfDay") & joined[half])
+            | ((unit == "hour") & (base >= joined["begin_ms"]) & (base <= joined["end_ms"]))
+        ) & joined[f"{side}_present"]
+        rows = joined.loc[inside, "index"].unique()
+        shifts.loc[rows, f"{side}_backed"] = True
+
+
+# --------------------------------------------------------------------------- status
+
+
+def _shift_status(shifts: pd.DataFrame) -> np.ndarray:
+    on = np.where(shifts["on_backed"], "Normal", shifts["on_time_result"].astype(str))
+    off = np.where(shifts["off_backed"], "Normal", shifts["off_time_result"].astype(str))
+    on_late = (on == "Late") | (on == "SeriousLate")
+    return np.select(
+        [
+            (on == "Absenteeism") | ((on == "NotSigned") & (off == "NotSigned")),
+            (on == "NotSigned") ^ (off == "NotSigned"),
+            on_late & (off == "Early"),
+            on == "SeriousLate",
+            on == "Late",
+            off == "Early",
+        ],
+        list(SHIFT_STATUSES[:-1]),
+        default="normal",
+    )
+
+
+def _hours_table(rules: Rules) -> np.ndarray:
+    """Row 0: the base rules; row i+1: exception i (falling back to the base)."""
+    statuses = list(DEFAULT_STATUS_HOURS)
+    rows = [[rules.hours_for(s, None) for s in statuses]]
+    rows += [[rules.hours_for(s, exc) for s in statuses] for exc in rules.exceptions]
+    return np.asarray(rows, dtype=float)
+
+
+def _status_codes(statuses: np.ndarray | pd.Series) -> np.ndarray:
+    codes = {status: i for i, status in enumerate(DEFAULT_STATUS_HOURS)}
+    return np.asarray([codes[s] for s in statuses], dtype=np.int64)
+
+
+def _exception_index(days: pd.DataFrame, rules: Rules) -> np.ndarray:
+    index = np.full(len(days), -1, dtype=np.int64)
+    for i, exc in reversed(list(enumerate(rules.exceptions))):
+        depts = set(exc.match.dept_ids)
+        matches = (
+            days["userid"].isin(exc.match.userids)
+            | days["title"].isin(exc.match.titles)
+            | days["dept_ids"].map(
+                lambda ids, d=depts: bool(d) and ids is not None and any(x in d for x in ids)
+            )
+        ).to_numpy()
+        index[matches] = i
+    return index
+
+
+def _decide(
+    days: pd.DataFrame, overrides: pd.DataFrame, rules: Rules, table: np.ndarray
+) -> pd.DataFrame:
+    key = ["userid", "work_date"]
+    ov = overrides.rename(columns={"date": "work_date", "hours": "override_hours"})
+    days = days.merge(ov[[*key, "override_hours", "reason", "author"]], on=key, how="left")
+    sched, leave, trip = days["scheduled_hours"], days["leave_hours"], days["trip_hours"]
+    conditions = [
+        days["override_hours"].notna(),
+        days["n_points"] == 0,
+        (sched > 0) & (leave >= sched),
+        (sched > 0) & (trip > 0) & (leave + trip >= sched),
+    ]
+    status = np.select(conditions, ["override", "rest", "leave", "business_trip"], default="")
+    status = np.where(status == "", days["point_status"].fillna("normal"), status)
+    exc = days["exc"].to_numpy()
+    row = exc + 1
+    simple = np.isin(status, ["rest", "leave", "business_trip"])
+    simple_hours = table[row, _status_codes(np.where(simple, status, "normal"))]
+    hours = np.select(
+        [status == "override", status == "rest", status == "leave", status == "business_trip"],
+        [
+            days["override_hours"].fillna(0.0),
+            simple_hours,
+            simple_hours,
+            np.maximum(0.0, simple_hours - leave),
+        ],
+        default=np.maximum(0.0, days["point_hours"].fillna(0.0) - leave),
+    )
+    days["status"] = status
+    days["effective_hours"] = np.round(hours, 2)
+    days["leave_hours"] = np.round(leave, 2)
+    days["trip_hours"] = np.round(trip, 2)
+    days["scheduled_hours"] = np.round(sched, 2)
+    days["overtime_hours"] = np.round(days["overtime_hours"], 2)
+    # rule_id: the exception's id when it set the hours of this status, else the status.
+    exc_ids = np.asarray(["", *(e.id for e in rules.exceptions)], dtype=object)
+    sets_status = np.zeros(len(days), dtype=bool)
+    for i, e in enumerate(rules.exceptions):
+        sets_status |= (exc == i) & np.isin(status, list(e.status_hours))
+    days["rule_id"] = np.where(
+        status == "override", "override", np.where(sets_status, exc_ids[row], status)
+    )
+    return days
+
+
+def _day_types(days: pd.DataFrame, calendar: WorkCalendar) -> tuple[np.ndarray, np.ndarray]:
+    known = {d: calendar.day_type(d) for d in days["work_date"].unique()}
+    kinds, sources = [], []
+    for day, n in zip(days["work_date"], days["n_points"], strict=True):
+        found = known[day]
+        if found is None:
+            kinds.append("workday" if n > 0 else "restday")
+            sources.append("dingtalk_schedule")
+        else:
+            kinds.append(found[0])
+            sources.append(found[1])
+    return np.asarray(kinds, dtype=object), np.asarray(sources, dtype=object)
+
+
+# --------------------------------------------------------------------------- explanation
+
+
+def _hhmm(ms: pd.Series) -> pd.Series:
+    minutes = ((ms.astype(np.int64) + 8 * HOUR_MS) // 60_000) % 1440
+    return (minutes // 60).map("{:02d}".format) + ":" + (minutes % 60).map("{:02d}".format)
+
+
+def _shift_text(shifts: pd.DataFrame) -> pd.Series:
+    parts = []
+    for side, label in (("on", "OnDuty"), ("off", "OffDuty")):
+        approved = np.where(shifts[f"{side}_backed"], " (approved)", "")
+        parts.append(
+            label
+            + " "
+            + shifts[f"{side}_time_result"].astype(str)
+            + approved
+            + " "
+            + _hhmm(shifts[f"{side}_user_ms"])
+        )
+    return parts[0] + ", " + parts[1]
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+def _explain(days: pd.DataFrame) -> list[str]:
+    out = []
+    for status, hours, rule, text, leave, leave_text, ot, reason, author, ov in zip(
+        days["status"],
+        days["effective_hours"],
+        days["rule_id"],
+        days["text"],
+        days["leave_hours"],
+        days["leave_text"],
+        days["overtime_hours"],
+        days["reason"],
+        days["author"],
+        days["override_hours"],
+        strict=True,
+    ):
+        if status == "override":
+            line = f"override {_fmt(ov)} h by {author}: {reason}"
+        elif status == "rest":
+            line = f"rest day (no scheduled check points) → rest → {_fmt(hours)} h (rule {rule})"
+        else:
+            head = text if isinstance(text, str) else ""
+            if isinstance(leave_text, str):
+                head = f"{head}; {leave_text}" if head else leave_text
+            minus = f" − {_fmt(leave)} h leave" if leave > 0 and status != "leave" else ""
+            line = f"{head} → {status}{minus} → {_fmt(hours)} h (rule {rule})"
+        if ot > 0:
+            line += f"; overtime {_fmt(ot)} h"
+        out.append(line)
+    return out

@@ -1,0 +1,37 @@
+"""The company's configuration folder (`ATTENDANCE_CONFIG_DIR`) as a Dagster resource."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from attendance_pipeline.hours.calendar import WorkCalendar
+from attendance_pipeline.hours.rules import Rules, load_overrides, load_rules
+from attendance_pipeline.pipeline_config import PipelineConfig, load_pipeline_config
+
+
+class ConfigFolder(dg.ConfigurableResource):
+    """rules.yaml, overrides.csv, calendar.csv and pipeline.yaml, validated when read."""
+
+    path: str
+
+    def rules(self) -> Rules:
+        return load_rules(Path(self.path) / "rules.yaml")
+
+    def overrides(self) -> pd.DataFrame:
+        return load_overrides(Path(self.path) / "overrides.csv")
+
+    def calendar(self) -> WorkCalendar:
+        return WorkCalendar.load(Path(self.path) / "calendar.csv")
+
+    def pipeline(self) -> PipelineConfig:
+        return load_pipeline_config(Path(self.path) / "pipeline.yaml")
+
+    def check_all(self) -> None:
+        """Read every file once, so a mistake is reported before any work starts."""
+        self.rules()
+        self.overrides()
+        self.calendar()
+        self.pipeline()
