@@ -43,6 +43,14 @@ def main(argv: list[str] | None = None) -> int:
     sync.add_argument("--end", required=True, help="last work date, YYYY-MM-DD (before today)")
     sync.add_argument("--dry-run", action="store_true", help="compute everything, write no PM")
 
+    payroll = commands.add_parser("payroll", help="print (or lock) a payroll month")
+    payroll.add_argument("--month", required=True, help="YYYY-MM")
+    payroll.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    payroll.add_argument(
+        "--lock", action="store_true", help="lock the month: its rows never change again"
+    )
+    payroll.add_argument("--by", default=os.environ.get("USER", "cli"), help="who locks")
+
     demo = commands.add_parser("demo", help="start the simulator and the Dagster UI")
     demo.add_argument("--port", type=int, default=3000, help="Dagster UI port (default 3000)")
     demo.add_argument("--days", type=int, default=7, help="days to sync before the UI starts")
@@ -55,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognised arguments: {' '.join(rest)}")
     if args.command == "sync":
         return _sync(args.start, args.end, args.dry_run)
+    if args.command == "payroll":
+        return _payroll(args.month, args.format, args.lock, args.by)
     return _demo(args.port, args.days, args.employees)
 
 
@@ -72,11 +82,14 @@ def _sim(system: str, rest: list[str]) -> int:
 
 def _sync(start: str, end: str, dry_run: bool) -> int:
     from attendance_pipeline.definitions import defs, settings
+    from attendance_pipeline.hours.rules import ConfigError
+    from attendance_pipeline.resources import ConfigFolder
     from attendance_pipeline.sync import SyncUsageError, dagster_instance, parse_range, run_sync
 
     try:
         first, last = parse_range(start, end, settings.partitions_start)
-    except SyncUsageError as exc:
+        ConfigFolder(path=str(settings.config_dir)).check_all()
+    except (SyncUsageError, ConfigError) as exc:
         print(f"attendance-pipeline sync: {exc}", file=sys.stderr)
         return 2
     if settings.uses_simulator and not _answers(settings.dingtalk_base_url):
@@ -90,6 +103,58 @@ def _sync(start: str, end: str, dry_run: bool) -> int:
         return 2
     summary = run_sync(defs, first, last, instance=dagster_instance(), dry_run=dry_run)
     return 0 if summary.success else 1
+
+
+def _payroll(month: str, output: str, lock: bool, by: str) -> int:
+    from attendance_pipeline import finance
+    from attendance_pipeline.pipeline_config import MONTH
+    from attendance_pipeline.settings import load_settings
+    from attendance_pipeline.warehouse import connect
+
+    if not MONTH.match(month):
+        print(f"attendance-pipeline payroll: --month {month!r} is not YYYY-MM", file=sys.stderr)
+        return 2
+    path = load_settings().warehouse_path
+    if not path.exists():
+        print(
+            f"attendance-pipeline payroll: no warehouse at {path}; run `sync` first",
+            file=sys.stderr,
+        )
+        return 2
+    if lock:
+        try:
+            with connect(path) as con:
+                rows = finance.lock_month(con, month, by)
+        except finance.PayrollError as exc:
+            print(f"attendance-pipeline payroll: {exc}", file=sys.stderr)
+            return 2
+        print(f"locked payroll month {month} ({rows} rows) for {by}")
+        return 0
+    with connect(path, read_only=True) as con:
+        frame = finance.read_month(con, month).to_pandas()
+    if frame.empty:
+        print(
+            f"attendance-pipeline payroll: no rows for {month}; sync its days first",
+            file=sys.stderr,
+        )
+        return 1
+    if output == "csv":
+        sys.stdout.write(frame.to_csv(index=False))
+    elif output == "json":
+        sys.stdout.write(
+            frame.to_json(orient="records", force_ascii=False, date_format="iso") + "\n"
+        )
+    else:
+        sys.stdout.write(frame.drop(columns=["month"]).to_string(index=False) + "\n")
+        regular = frame[frame["kind"] == "regular"]
+        hours = regular["effective_hours"].sum()
+        adjusted = frame["effective_hours"].sum() - hours
+        locked = ", LOCKED" if frame["locked"].all() else ""
+        sys.stdout.write(
+            f"\n{month}: {len(regular)} employees, {hours:g} h effective, "
+            f"{adjusted:+g} h adjustments{locked}\n"
+        )
+    return 0
 
 
 def _answers(base_url: str) -> bool:

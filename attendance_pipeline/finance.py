@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from attendance_pipeline.china_time import now_in_china
 from attendance_pipeline.schemas import EFFECTIVE_HOURS, TS
-from attendance_pipeline.warehouse import ensure_table, replace_rows
+from attendance_pipeline.warehouse import ensure_table, replace_rows, scalar
 
 PAYROLL_MONTHLY = pa.schema(
     [
@@ -77,12 +77,14 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 def locked_months(con: duckdb.DuckDBPyConnection) -> set[str]:
     """Months locked so far (works on a read-only connection)."""
-    exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'payroll_locks'"
-    ).fetchone()
-    if not exists or not exists[0]:
+    if not _table_exists(con, "payroll_locks"):
         return set()
     return {row[0] for row in con.execute("SELECT month FROM payroll_locks").fetchall()}
+
+
+def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    sql = "SELECT count(*) FROM information_schema.tables WHERE table_name = ?"
+    return bool(scalar(con, sql, [name]))
 
 
 def first_open_after(month: str, locked: set[str]) -> str:
@@ -99,7 +101,7 @@ def compute_month(con: duckdb.DuckDBPyConnection, month: str) -> pa.Table:
     if month in locked:
         raise PayrollError(f"payroll month {month} is locked; its rows do not change")
     now = now_in_china()
-    regular: pa.Table = con.execute(
+    regular: pa.Table = con.sql(
         f"""
         SELECT ? AS month, userid,
                arg_max(name, work_date) AS name, arg_max(dept_id, work_date) AS dept_id,
@@ -115,7 +117,7 @@ def compute_month(con: duckdb.DuckDBPyConnection, month: str) -> pa.Table:
         FROM effective_hours WHERE strftime(work_date, '%Y-%m') = ?
         GROUP BY userid
         """,
-        [month, now, month],
+        params=[month, now, month],
     ).to_arrow_table()
     sources = sorted(m for m in locked if m < month and first_open_after(m, locked) == month)
     tables = [regular]
@@ -129,7 +131,7 @@ def _adjustments(
 ) -> pa.Table:
     """Differences between today's hours and what locked months paid (incl. earlier adjustments)."""
     marks = ", ".join("?" for _ in sources)
-    result: pa.Table = con.execute(
+    result: pa.Table = con.sql(
         f"""
         WITH paid AS (
             SELECT userid, work_date, effective_hours, overtime_hours, leave_hours
@@ -165,7 +167,7 @@ def _adjustments(
            OR abs(coalesce(n.lh, 0) - coalesce(p.lh, 0)) > 0.001
         ORDER BY original_date, userid
         """,
-        [*sources, *sources, *sources, month, now],
+        params=[*sources, *sources, *sources, month, now],
     ).to_arrow_table()
     return result
 
@@ -182,8 +184,8 @@ def lock_month(con: duckdb.DuckDBPyConnection, month: str, by: str) -> int:
     ensure_tables(con)
     if month in locked_months(con):
         raise PayrollError(f"payroll month {month} is already locked")
-    count = con.execute("SELECT count(*) FROM payroll_monthly WHERE month = ?", [month]).fetchone()
-    if not count or count[0] == 0:
+    count = int(scalar(con, "SELECT count(*) FROM payroll_monthly WHERE month = ?", [month]))
+    if count == 0:
         raise PayrollError(
             f"payroll month {month} has no rows yet: sync its days first, then lock it"
         )
@@ -204,13 +206,14 @@ def lock_month(con: duckdb.DuckDBPyConnection, month: str, by: str) -> int:
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return int(count[0])
+    return count
 
 
 def read_month(con: duckdb.DuckDBPyConnection, month: str) -> pa.Table:
     """A month's rows for display: regular rows by name, then adjustments by date."""
-    ensure_tables(con)
-    result: pa.Table = con.execute(
+    if not _table_exists(con, "payroll_monthly"):
+        return PAYROLL_MONTHLY.empty_table()
+    result: pa.Table = con.sql(
         """
         SELECT month, userid, name, dept_id, workdays, effective_hours, overtime_hours,
                leave_hours, late_days, absent_days, missing_punch_days, locked, kind,
@@ -218,6 +221,6 @@ def read_month(con: duckdb.DuckDBPyConnection, month: str) -> pa.Table:
         FROM payroll_monthly WHERE month = ?
         ORDER BY kind DESC, original_date NULLS FIRST, dept_id, name, userid
         """,
-        [month],
+        params=[month],
     ).to_arrow_table()
     return result

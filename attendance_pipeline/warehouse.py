@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -60,6 +61,12 @@ def connect(
         con.close()
 
 
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> Any:
+    """The single value of a query (fetching every row, so the connection is free afterwards)."""
+    rows = con.execute(sql, params or []).fetchall()
+    return rows[0][0] if rows else None
+
+
 def refresh_lake_views(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> dict[str, int]:
     """(Re)create the views over the lake's Parquet partitions; returns rows per view.
 
@@ -75,8 +82,7 @@ def refresh_lake_views(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> dict[s
             f"CREATE OR REPLACE VIEW {view} AS SELECT {columns} "
             f"FROM read_parquet('{pattern}', union_by_name = true)"
         )
-        row = con.execute(f"SELECT count(*) FROM {view}").fetchone()
-        counts[view] = int(row[0]) if row else 0
+        counts[view] = int(scalar(con, f"SELECT count(*) FROM {view}"))
     return counts
 
 

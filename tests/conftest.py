@@ -1,14 +1,22 @@
-"""Shared pytest fixtures."""
+"""Shared pytest fixtures and helpers."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
+import dagster as dg
+import duckdb
+import pandas as pd
 import pytest
 
+from attendance_pipeline.definitions import build_definitions
+from attendance_pipeline.resources.dingtalk import DingTalkResource
+from attendance_pipeline.settings import load_settings
 from attendance_pipeline.simulators.dingtalk import (
     DingTalkSimConfig,
     DingTalkSimulator,
@@ -34,3 +42,54 @@ def dingtalk_sim() -> Iterator[Callable[..., tuple[DingTalkSimulator, str]]]:
     yield start
     for server in running:
         server.stop()
+
+
+SIM_TODAY = date(2026, 11, 20)
+REPO_CONFIG = Path(__file__).resolve().parent.parent / "config"
+
+
+@pytest.fixture
+def pipeline(dingtalk_sim, tmp_path, monkeypatch):
+    """(sim, settings, defs, instance): the pipeline on a fresh simulator, data and config."""
+    sim, url = dingtalk_sim(today=SIM_TODAY)
+    monkeypatch.setenv("ATTENDANCE_DATA_DIR", str(tmp_path / "data"))
+    shutil.copytree(REPO_CONFIG, tmp_path / "config")
+    monkeypatch.setenv("ATTENDANCE_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("DINGTALK_BASE_URL", url)
+    monkeypatch.setenv("DINGTALK_API_BASE_URL", url)
+    monkeypatch.delenv("DINGTALK_APP_KEY", raising=False)
+    settings = load_settings(env_file=None)
+    defs = build_definitions(
+        settings,
+        {
+            "dingtalk": DingTalkResource(
+                base_url=url,
+                api_base_url=url,
+                app_key="sim-key",
+                app_secret="sim-secret",
+                today=SIM_TODAY.isoformat(),
+            )
+        },
+    )
+    instance = dg.DagsterInstance.ephemeral()
+    return sim, settings, defs, instance
+
+
+def read_view(settings, view: str) -> pd.DataFrame:
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        return con.execute(f"SELECT * FROM {view}").df()
+
+
+def find_late_correction(sim) -> date:
+    """A work date whose 补卡 approval arrives more than a day later (from ground truth)."""
+    sim.set_today(SIM_TODAY)
+    for approval in sim.truth_approvals(date(2026, 10, 1), date(2026, 11, 12)):
+        if approval["bizType"] != 4:
+            continue
+        day = date.fromisoformat(approval["beginTime"][:10])
+        sim.set_today(day + timedelta(days=1))
+        early = sim.truth_attendance(day, day, [approval["userId"]])
+        sim.set_today(day + timedelta(days=6))
+        if early != sim.truth_attendance(day, day, [approval["userId"]]):
+            return day
+    raise AssertionError("the simulator generated no late 补卡 correction")

@@ -5,48 +5,16 @@ import os
 from datetime import date, timedelta
 from pathlib import Path
 
-import dagster as dg
-import duckdb
 import pandas as pd
 import pytest
 
 from attendance_pipeline.cli import main
-from attendance_pipeline.definitions import build_definitions
-from attendance_pipeline.resources.dingtalk import DingTalkResource
 from attendance_pipeline.settings import load_settings
 from attendance_pipeline.sync import SyncUsageError, parse_range, run_sync
+from tests.conftest import find_late_correction, read_view
 
 SIM_TODAY = date(2026, 11, 20)
 START, END = date(2026, 11, 9), date(2026, 11, 15)
-
-
-@pytest.fixture
-def pipeline(dingtalk_sim, tmp_path, monkeypatch):
-    sim, url = dingtalk_sim(today=SIM_TODAY)
-    monkeypatch.setenv("ATTENDANCE_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("DINGTALK_BASE_URL", url)
-    monkeypatch.setenv("DINGTALK_API_BASE_URL", url)
-    monkeypatch.delenv("DINGTALK_APP_KEY", raising=False)
-    settings = load_settings(env_file=None)
-    defs = build_definitions(
-        settings,
-        {
-            "dingtalk": DingTalkResource(
-                base_url=url,
-                api_base_url=url,
-                app_key="sim-key",
-                app_secret="sim-secret",
-                today=SIM_TODAY.isoformat(),
-            )
-        },
-    )
-    instance = dg.DagsterInstance.ephemeral()
-    return sim, settings, defs, instance
-
-
-def read_view(settings, view: str) -> pd.DataFrame:
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        return con.execute(f"SELECT * FROM {view}").df()
 
 
 def lake_files(settings) -> dict[str, tuple[int, int]]:
@@ -101,21 +69,6 @@ def test_sync_fills_the_lake_and_views_and_a_rerun_is_identical(pipeline, capsys
             frame.drop(columns="pulled_at").sort_values(key).reset_index(drop=True),
             now.drop(columns="pulled_at").sort_values(key).reset_index(drop=True),
         )
-
-
-def find_late_correction(sim) -> date:
-    """A work date whose 补卡 approval arrives more than a day later (from ground truth)."""
-    sim.set_today(SIM_TODAY)
-    for approval in sim.truth_approvals(date(2026, 10, 1), date(2026, 11, 12)):
-        if approval["bizType"] != 4:
-            continue
-        day = date.fromisoformat(approval["beginTime"][:10])
-        sim.set_today(day + timedelta(days=1))
-        early = sim.truth_attendance(day, day, [approval["userId"]])
-        sim.set_today(day + timedelta(days=6))
-        if early != sim.truth_attendance(day, day, [approval["userId"]]):
-            return day
-    raise AssertionError("the simulator generated no late 补卡 correction")
 
 
 def test_a_later_correction_rewrites_the_past_day_in_place(pipeline):

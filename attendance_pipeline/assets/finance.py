@@ -6,6 +6,7 @@ from attendance_pipeline import finance
 from attendance_pipeline.assets.partitions import MONTHLY
 from attendance_pipeline.resources.config import ConfigFolder
 from attendance_pipeline.resources.warehouse import WarehouseResource
+from attendance_pipeline.warehouse import scalar
 
 
 @dg.asset(
@@ -32,11 +33,9 @@ def payroll_monthly(
                 except finance.PayrollError as exc:
                     context.log.warning(str(exc))
         if month in finance.locked_months(con):
-            rows = con.execute(
-                "SELECT count(*) FROM payroll_monthly WHERE month = ?", [month]
-            ).fetchone()
+            rows = scalar(con, "SELECT count(*) FROM payroll_monthly WHERE month = ?", [month])
             return dg.MaterializeResult(
-                metadata={"locked": True, "rows": int(rows[0]) if rows else 0, "changed": False}
+                metadata={"locked": True, "rows": int(rows), "changed": False}
             )
         table = finance.compute_month(con, month)
         finance.write_month(con, month, table)

@@ -6,7 +6,7 @@ import dagster as dg
 
 from attendance_pipeline.assets.partitions import DAILY, window_dates
 from attendance_pipeline.resources.warehouse import WarehouseResource
-from attendance_pipeline.warehouse import refresh_lake_views
+from attendance_pipeline.warehouse import refresh_lake_views, scalar
 
 
 @dg.asset(
@@ -26,9 +26,9 @@ def lake_views(
         totals = refresh_lake_views(con, Path(warehouse.lake_dir))
         in_window = {
             view: int(
-                con.execute(
-                    f"SELECT count(*) FROM {view} WHERE {column} BETWEEN ? AND ?", [start, end]
-                ).fetchone()[0]  # type: ignore[index]
+                scalar(
+                    con, f"SELECT count(*) FROM {view} WHERE {column} BETWEEN ? AND ?", [start, end]
+                )
             )
             for view, column in (
                 ("roster", "snapshot_date"),
