@@ -280,7 +280,8 @@ class Company:
 def row_of(frame: pd.DataFrame, d: str | date, user: str = "u1") -> dict[str, Any]:
     hit = frame[(frame["userid"] == user) & (frame["work_date"] == as_day(d))]
     assert len(hit) == 1, f"expected one row for {user} on {d}, got {len(hit)}"
-    return dict(hit.iloc[0].to_dict())
+    # Missing values as None (a null dept_id reads back as NaN).
+    return {key: None if pd.isna(value) else value for key, value in hit.iloc[0].items()}
 
 
 def _minute_text(text: str) -> str:

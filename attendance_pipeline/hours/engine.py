@@ -51,7 +51,7 @@ def derive_effective_hours(
     cover = _coverage(approvals, days, shifts, points, rules)
     days = days.merge(cover, on=key, how="left")
     for column in ("leave_hours", "trip_hours", "overtime_hours"):
-        days[column] = days[column].fillna(0.0)
+        days[column] = days[column].astype(float).fillna(0.0)
     days["leave_hours"] = np.minimum(days["leave_hours"], days["scheduled_hours"])
     days["trip_hours"] = np.minimum(days["trip_hours"], days["scheduled_hours"])
 
@@ -71,7 +71,8 @@ def derive_effective_hours(
     per_day = shifts.groupby(key, sort=False).agg(
         point_hours=("hours", "sum"), rank=("rank", "min"), text=("text", " ; ".join)
     )
-    per_day["point_status"] = np.asarray(STATUSES, dtype=object)[per_day["rank"].to_numpy()]
+    ranks = per_day["rank"].to_numpy().astype(np.int64)
+    per_day["point_status"] = np.asarray(STATUSES, dtype=object)[ranks]
     days = days.merge(per_day.drop(columns="rank"), on=key, how="left")
 
     days = _decide(days, overrides, rules, table)
@@ -232,17 +233,18 @@ def _coverage(
         leave_hours=np.where(cover["biz_type"] == 3, covered, 0.0),
         trip_hours=np.where(cover["biz_type"] == 2, covered, 0.0),
     )
-    label = np.where(cover["biz_type"] == 3, "leave", "trip")
-    cover["text"] = (
-        pd.Series(label, index=cover.index)
-        + " "
-        + cover["sub_type"].fillna("").where(cover["sub_type"].fillna("") != "", cover["tag_name"])
-        + " ("
-        + cover["duration_unit"]
-        + ") "
-        + pd.Series(covered, index=cover.index).map(_fmt)
-        + " h"
-    )
+    cover["text"] = [
+        f"{'leave' if biz == 3 else 'trip'} {sub if isinstance(sub, str) and sub else tag} "
+        f"({unit}) {_fmt(hours)} h"
+        for biz, sub, tag, unit, hours in zip(
+            cover["biz_type"],
+            cover["sub_type"],
+            cover["tag_name"],
+            cover["duration_unit"],
+            covered,
+            strict=True,
+        )
+    ]
     _mark_covered_points(cover, shifts)
     shifts["text"] = _shift_text(shifts)
 
@@ -373,7 +375,7 @@ def _decide(
             simple_hours,
             np.maximum(0.0, simple_hours - leave),
         ],
-        default=np.maximum(0.0, days["point_hours"].fillna(0.0) - leave),
+        default=np.maximum(0.0, days["point_hours"].astype(float).fillna(0.0) - leave),
     )
     days["status"] = status
     days["effective_hours"] = np.round(hours, 2)
@@ -409,24 +411,19 @@ def _day_types(days: pd.DataFrame, calendar: WorkCalendar) -> tuple[np.ndarray, 
 # --------------------------------------------------------------------------- explanation
 
 
-def _hhmm(ms: pd.Series) -> pd.Series:
-    minutes = ((ms.astype(np.int64) + 8 * HOUR_MS) // 60_000) % 1440
-    return (minutes // 60).map("{:02d}".format) + ":" + (minutes % 60).map("{:02d}".format)
-
-
-def _shift_text(shifts: pd.DataFrame) -> pd.Series:
-    parts = []
+def _shift_text(shifts: pd.DataFrame) -> list[str]:
+    sides = []
     for side, label in (("on", "OnDuty"), ("off", "OffDuty")):
-        approved = np.where(shifts[f"{side}_backed"], " (approved)", "")
-        parts.append(
-            label
-            + " "
-            + shifts[f"{side}_time_result"].astype(str)
-            + approved
-            + " "
-            + _hhmm(shifts[f"{side}_user_ms"])
+        minutes = (shifts[f"{side}_user_ms"].to_numpy(np.int64) + 8 * HOUR_MS) // 60_000 % 1440
+        sides.append(
+            [
+                f"{label} {result}{' (approved)' if backed else ''} {m // 60:02d}:{m % 60:02d}"
+                for result, backed, m in zip(
+                    shifts[f"{side}_time_result"], shifts[f"{side}_backed"], minutes, strict=True
+                )
+            ]
         )
-    return parts[0] + ", " + parts[1]
+    return [f"{on}, {off}" for on, off in zip(sides[0], sides[1], strict=True)]
 
 
 def _fmt(value: float) -> str:
