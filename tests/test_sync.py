@@ -134,3 +134,14 @@ def test_cli_explains_a_missing_simulator(tmp_path, monkeypatch, capsys):
     assert "nothing answers at http://127.0.0.1:9" in capsys.readouterr().err
     assert not (Path(tmp_path) / "data").exists()
     assert os.environ.get("DINGTALK_APP_KEY") is None
+
+
+def test_a_single_day_run_like_the_daily_schedule(pipeline):
+    sim, settings, defs, instance = pipeline
+    day = date(2026, 11, 12)
+    summary = run_sync(defs, day, day, instance=instance)
+    assert summary.success, summary.render()
+    hours = read_view(settings, "effective_hours")
+    assert set(hours["work_date"].astype(str)) == {"2026-11-12"}
+    assert len(hours) == len(sim.truth_users())
+    assert summary.assets["payroll_monthly"].partitions == 1

@@ -102,6 +102,8 @@ class LakeIOManager(dg.UPathIOManager):
         if not context.has_asset_partitions:
             return super().load_input(context)
         loaded = self._load_partitions(context)
+        if not isinstance(loaded, dict):  # one partition comes back as the object itself
+            return loaded
         frames = [frame for frame in loaded.values() if frame is not None]
         if not frames:
             return empty_frame(SCHEMAS[context.asset_key.path[-1]])
