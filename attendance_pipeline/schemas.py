@@ -19,6 +19,7 @@ ROSTER = pa.schema(
         ("unionid", pa.string()),
         ("name", pa.string()),
         ("dept_ids", pa.list_(pa.int64())),
+        ("dept_ancestors", pa.list_(pa.int64())),  # own departments, then parents…, nearest first
         ("title", pa.string()),
         ("job_number", pa.string()),
         ("hired_date", pa.date32()),

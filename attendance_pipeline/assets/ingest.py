@@ -66,7 +66,7 @@ def dingtalk_roster(context: dg.AssetExecutionContext, dingtalk: DingTalkResourc
     client = _client(context, dingtalk)
     departments = client.list_departments()
     users = client.list_users([1, *(int(d["dept_id"]) for d in departments)])
-    frame = roster_frame(users, days(start, end), now_in_china())
+    frame = roster_frame(users, days(start, end), now_in_china(), departments)
     context.add_output_metadata(
         {
             "rows": len(frame),

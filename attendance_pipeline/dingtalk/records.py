@@ -17,10 +17,39 @@ from attendance_pipeline.dingtalk.errors import DingTalkBadReply
 from attendance_pipeline.schemas import RAW_APPROVALS, RAW_ATTENDANCE, ROSTER, empty_frame
 
 
+def department_ancestors(
+    dept_ids: Sequence[int], parents: dict[int, int | None]
+) -> list[int]:
+    """The user's departments, then their parents, grandparents… nearest first, each once."""
+    seen: list[int] = []
+    level = [int(d) for d in dept_ids]
+    while level:
+        next_level = []
+        for dept in level:
+            if dept not in seen:
+                seen.append(dept)
+                parent = parents.get(dept)
+                if parent is not None:
+                    next_level.append(int(parent))
+        level = next_level
+    return seen
+
+
 def roster_frame(
-    users: Sequence[dict[str, Any]], snapshot_dates: Iterable[date], pulled_at: datetime
+    users: Sequence[dict[str, Any]],
+    snapshot_dates: Iterable[date],
+    pulled_at: datetime,
+    departments: Sequence[dict[str, Any]] = (),
 ) -> pd.DataFrame:
-    """One row per user per snapshot date; a user appears from their hire date on."""
+    """One row per user per snapshot date; a user appears from their hire date on.
+
+    `departments` ({dept_id, parent_id}) give `dept_ancestors`, used for recursive scopes and
+    department allocations; the root (1) is every department's last ancestor.
+    """
+    parents: dict[int, int | None] = {1: None}
+    for dept in departments:
+        parent = dept.get("parent_id")
+        parents[int(dept["dept_id"])] = int(parent) if parent is not None else 1
     base = []
     for user in users:
         hired_ms = user.get("hired_date")
@@ -30,6 +59,9 @@ def roster_frame(
                 "unionid": user.get("unionid"),
                 "name": user.get("name"),
                 "dept_ids": [int(d) for d in user.get("dept_id_list", [])],
+                "dept_ancestors": department_ancestors(
+                    [int(d) for d in user.get("dept_id_list", [])], parents
+                ),
                 "title": user.get("title"),
                 "job_number": user.get("job_number"),
                 "hired_date": ms_to_date(int(hired_ms)) if hired_ms is not None else None,

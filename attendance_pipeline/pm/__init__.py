@@ -1,0 +1,1 @@
+"""Delivery to project-management systems: one adapter per system behind one interface."""

@@ -1,0 +1,229 @@
+"""Worklog planning: countable effective hours → worklogs per PM issue (pure pandas).
+
+`config/allocations.csv` says which issues get an employee's hours and in what shares: rows for
+the user win; otherwise the rows of the nearest department among the user's departments and
+their ancestors (dept 1, the root, catches everyone). Shares are split in whole minutes with the
+largest-remainder method, so the parts add up exactly to the day's hours.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from attendance_pipeline.hours.rules import ConfigError
+from attendance_pipeline.pipeline_config import Scope
+from attendance_pipeline.pm.base import PlannedWorklog, worklog_key
+
+WORKLOG_PLAN = pa.schema(
+    [
+        ("work_date", pa.date32()),
+        ("worklog_key", pa.string()),
+        ("userid", pa.string()),
+        ("name", pa.string()),
+        ("dept_id", pa.int64()),
+        ("pm_system", pa.string()),
+        ("pm_user", pa.string()),
+        ("issue", pa.string()),
+        ("kind", pa.string()),
+        ("seconds", pa.int64()),
+        ("day_hours", pa.float64()),
+        ("comment", pa.string()),
+        ("rules_version", pa.string()),
+    ]
+)
+
+
+SKIPPED_COLUMNS = ["work_date", "userid", "name", "hours", "reason"]
+
+
+@dataclass(frozen=True)
+class Allocation:
+    issue: str
+    share: float
+
+
+@dataclass(frozen=True)
+class Allocations:
+    by_user: dict[str, tuple[Allocation, ...]]
+    by_dept: dict[int, tuple[Allocation, ...]]
+
+    def for_person(self, userid: str, dept_ancestors: list[int]) -> tuple[Allocation, ...]:
+        if userid in self.by_user:
+            return self.by_user[userid]
+        for dept in dept_ancestors:
+            if dept in self.by_dept:
+                return self.by_dept[dept]
+        return ()
+
+
+def load_allocations(path: Path) -> Allocations:
+    """`allocations.csv`: userid,dept_id,issue,share (one of userid/dept_id per row)."""
+    by_user: dict[str, list[Allocation]] = {}
+    by_dept: dict[int, list[Allocation]] = {}
+    if path.exists():
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle)
+            missing = {"userid", "dept_id", "issue", "share"} - set(reader.fieldnames or [])
+            if missing:
+                raise ConfigError(f"{path} line 1: missing column(s) {', '.join(sorted(missing))}")
+            for line, row in enumerate(reader, start=2):
+                cells = {k: (v or "").strip() for k, v in row.items() if k}
+                if not any(cells.values()):
+                    continue
+                userid, dept, issue = cells["userid"], cells["dept_id"], cells["issue"]
+                if bool(userid) == bool(dept):
+                    raise ConfigError(
+                        f"{path} line {line}: give exactly one of `userid`, `dept_id`"
+                    )
+                if not issue:
+                    raise ConfigError(f"{path} line {line}: `issue` is empty")
+                try:
+                    share = float(cells["share"] or "1")
+                except ValueError:
+                    raise ConfigError(
+                        f"{path} line {line}: `share` {cells['share']!r} must be a number"
+                    ) from None
+                if share <= 0:
+                    raise ConfigError(f"{path} line {line}: `share` must be above 0")
+                if userid:
+                    by_user.setdefault(userid, []).append(Allocation(issue, share))
+                else:
+                    try:
+                        by_dept.setdefault(int(dept), []).append(Allocation(issue, share))
+                    except ValueError:
+                        raise ConfigError(
+                            f"{path} line {line}: `dept_id` {dept!r} must be a number"
+                        ) from None
+    return Allocations(
+        {k: tuple(v) for k, v in by_user.items()}, {k: tuple(v) for k, v in by_dept.items()}
+    )
+
+
+def split_minutes(total_minutes: int, shares: list[float]) -> list[int]:
+    """Whole minutes per share adding up exactly to the total (largest remainder)."""
+    weights = np.asarray(shares, dtype=float)
+    exact = total_minutes * weights / weights.sum()
+    parts = np.floor(exact).astype(int)
+    left = total_minutes - int(parts.sum())
+    order = np.argsort(-(exact - parts), kind="stable")
+    parts[order[:left]] += 1
+    return [int(p) for p in parts]
+
+
+def in_scope(userid: str, dept_ancestors: list[int], scope: Scope) -> bool:
+    if not scope.departments and not scope.users:
+        return True
+    return userid in scope.users or any(d in scope.departments for d in dept_ancestors)
+
+
+def plan_worklogs(
+    hours: pd.DataFrame,
+    roster: pd.DataFrame,
+    mapping: pd.DataFrame,
+    allocations: Allocations,
+    scope: Scope,
+    pm_system: str,
+    push_overtime: bool = False,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(plan with WORKLOG_PLAN columns, skipped in-scope employee-days with the reason)."""
+    people = roster.drop_duplicates(["snapshot_date", "userid"]).set_index(
+        ["snapshot_date", "userid"]
+    )
+    mapped = mapping.set_index("userid")
+    rows, skipped = [], []
+    for day in hours.itertuples(index=False):
+        ancestors = _ancestors(people, day.work_date, day.userid)
+        if not in_scope(day.userid, ancestors, scope):
+            continue
+        amounts = [("work", float(day.effective_hours))]
+        if push_overtime and day.overtime_hours > 0:
+            amounts.append(("overtime", float(day.overtime_hours)))
+        amounts = [(kind, h) for kind, h in amounts if h > 0]
+        if not amounts:
+            continue
+        status = mapped["status"].get(day.userid, "unmapped")
+        if status != "mapped":
+            reason = mapped["reason"].get(day.userid, "not in the day's user mapping")
+            skipped.append(_skip(day, f"{status}: {reason}"))
+            continue
+        split = allocations.for_person(day.userid, ancestors)
+        if not split:
+            skipped.append(_skip(day, "no allocation in config/allocations.csv"))
+            continue
+        pm_user = str(mapped.at[day.userid, "pm_user"])
+        for kind, amount in amounts:
+            minutes = split_minutes(round(amount * 60), [a.share for a in split])
+            for allocation, part in zip(split, minutes, strict=True):
+                if part <= 0:
+                    continue
+                key = worklog_key(day.userid, day.work_date, allocation.issue, kind)
+                rows.append(
+                    {
+                        "work_date": day.work_date,
+                        "worklog_key": key,
+                        "userid": day.userid,
+                        "name": day.name,
+                        "dept_id": day.dept_id,
+                        "pm_system": pm_system,
+                        "pm_user": pm_user,
+                        "issue": allocation.issue,
+                        "kind": kind,
+                        "seconds": part * 60,
+                        "day_hours": amount,
+                        "comment": f"{day.name or day.userid} {day.work_date} {kind}: "
+                        f"{_hours(part)} of {amount:g} h ({day.status})",
+                        "rules_version": day.rules_version,
+                    }
+                )
+    plan = pd.DataFrame(rows, columns=WORKLOG_PLAN.names)
+    skipped_frame = pd.DataFrame(
+        skipped, columns=["work_date", "userid", "name", "hours", "reason"]
+    )
+    return plan.sort_values(["work_date", "userid", "issue", "kind"]).reset_index(drop=True), (
+        skipped_frame
+    )
+
+
+def planned_worklogs(plan: pd.DataFrame) -> list[PlannedWorklog]:
+    return [
+        PlannedWorklog(
+            worklog_key=row.worklog_key,
+            userid=row.userid,
+            work_date=row.work_date,
+            pm_user=row.pm_user,
+            issue=row.issue,
+            seconds=int(row.seconds),
+            kind=row.kind,
+            comment=row.comment,
+        )
+        for row in plan.itertuples(index=False)
+    ]
+
+
+def _ancestors(people: pd.DataFrame, day: date, userid: str) -> list[int]:
+    try:
+        value = people.at[(day, userid), "dept_ancestors"]
+    except KeyError:
+        return []
+    return [int(d) for d in value] if value is not None else []
+
+
+def _skip(day: object, reason: str) -> dict[str, object]:
+    return {
+        "work_date": getattr(day, "work_date"),  # noqa: B009
+        "userid": getattr(day, "userid"),  # noqa: B009
+        "name": getattr(day, "name"),  # noqa: B009
+        "hours": getattr(day, "effective_hours"),  # noqa: B009
+        "reason": reason,
+    }
+
+
+def _hours(minutes: int) -> str:
+    return f"{minutes / 60:g} h"
