@@ -96,11 +96,96 @@ EFFECTIVE_HOURS = pa.schema(
     ]
 )
 
+
+PM_USERS = pa.schema(
+    [
+        ("snapshot_date", pa.date32()),
+        ("pm_system", pa.string()),
+        ("pm_user", pa.string()),
+        ("login", pa.string()),
+        ("email", pa.string()),
+        ("name", pa.string()),
+        ("active", pa.bool_()),
+    ]
+)
+
+USER_MAPPING = pa.schema(
+    [
+        ("snapshot_date", pa.date32()),
+        ("userid", pa.string()),
+        ("name", pa.string()),
+        ("pm_system", pa.string()),
+        ("pm_user", pa.string()),
+        ("pm_login", pa.string()),
+        ("strategy", pa.string()),
+        ("status", pa.string()),  # mapped | unmapped | ambiguous
+        ("in_scope", pa.bool_()),
+        ("reason", pa.string()),
+    ]
+)
+
+WORKLOG_PLAN = pa.schema(
+    [
+        ("work_date", pa.date32()),
+        ("worklog_key", pa.string()),
+        ("userid", pa.string()),
+        ("name", pa.string()),
+        ("dept_id", pa.int64()),
+        ("pm_system", pa.string()),
+        ("pm_user", pa.string()),
+        ("issue", pa.string()),
+        ("kind", pa.string()),
+        ("seconds", pa.int64()),
+        ("day_hours", pa.float64()),
+        ("comment", pa.string()),
+        ("rules_version", pa.string()),
+    ]
+)
+
+WORKLOG_LEDGER = pa.schema(
+    [
+        ("worklog_key", pa.string()),
+        ("userid", pa.string()),
+        ("work_date", pa.date32()),
+        ("pm_system", pa.string()),
+        ("pm_user", pa.string()),
+        ("issue", pa.string()),
+        ("seconds", pa.int64()),
+        ("remote_id", pa.string()),
+        ("action", pa.string()),
+        ("pushed_at", TS),
+        ("remote_seconds", pa.int64()),
+        ("dry_run", pa.bool_()),
+        ("message", pa.string()),
+    ]
+)
+
+PUSHED_WORKLOGS = WORKLOG_LEDGER
+
+RECONCILIATION = pa.schema(
+    [
+        ("work_date", pa.date32()),
+        ("worklog_key", pa.string()),
+        ("userid", pa.string()),
+        ("pm_user", pa.string()),
+        ("issue", pa.string()),
+        ("planned_seconds", pa.int64()),
+        ("remote_seconds", pa.int64()),
+        ("remote_id", pa.string()),
+        ("status", pa.string()),  # ok | missing | extra | different | conflict
+    ]
+)
+
 SCHEMAS: dict[str, pa.Schema] = {
     "dingtalk_roster": ROSTER,
     "raw_attendance": RAW_ATTENDANCE,
     "raw_approvals": RAW_APPROVALS,
     "effective_hours": EFFECTIVE_HOURS,
+    "pm_users": PM_USERS,
+    "user_mapping": USER_MAPPING,
+    "worklog_plan": WORKLOG_PLAN,
+    "pushed_worklogs": PUSHED_WORKLOGS,
+    "worklog_reconciliation": RECONCILIATION,
 }
 
 

@@ -58,6 +58,7 @@ def pipeline(dingtalk_sim, tmp_path, monkeypatch):
     monkeypatch.setenv("DINGTALK_BASE_URL", url)
     monkeypatch.setenv("DINGTALK_API_BASE_URL", url)
     monkeypatch.delenv("DINGTALK_APP_KEY", raising=False)
+    monkeypatch.setenv("PM_SYSTEM", "none")  # PM tests bring their own PM system
     settings = load_settings(env_file=None)
     defs = build_definitions(
         settings,

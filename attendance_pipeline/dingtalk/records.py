@@ -17,9 +17,7 @@ from attendance_pipeline.dingtalk.errors import DingTalkBadReply
 from attendance_pipeline.schemas import RAW_APPROVALS, RAW_ATTENDANCE, ROSTER, empty_frame
 
 
-def department_ancestors(
-    dept_ids: Sequence[int], parents: dict[int, int | None]
-) -> list[int]:
+def department_ancestors(dept_ids: Sequence[int], parents: dict[int, int | None]) -> list[int]:
     """The user's departments, then their parents, grandparents… nearest first, each once."""
     seen: list[int] = []
     level = [int(d) for d in dept_ids]

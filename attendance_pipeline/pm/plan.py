@@ -15,30 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from attendance_pipeline.hours.rules import ConfigError
 from attendance_pipeline.pipeline_config import Scope
 from attendance_pipeline.pm.base import PlannedWorklog, worklog_key
-
-WORKLOG_PLAN = pa.schema(
-    [
-        ("work_date", pa.date32()),
-        ("worklog_key", pa.string()),
-        ("userid", pa.string()),
-        ("name", pa.string()),
-        ("dept_id", pa.int64()),
-        ("pm_system", pa.string()),
-        ("pm_user", pa.string()),
-        ("issue", pa.string()),
-        ("kind", pa.string()),
-        ("seconds", pa.int64()),
-        ("day_hours", pa.float64()),
-        ("comment", pa.string()),
-        ("rules_version", pa.string()),
-    ]
-)
-
+from attendance_pipeline.schemas import WORKLOG_PLAN
 
 SKIPPED_COLUMNS = ["work_date", "userid", "name", "hours", "reason"]
 

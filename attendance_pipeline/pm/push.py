@@ -15,8 +15,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import date
 
-import pyarrow as pa
-
 from attendance_pipeline.pm.base import (
     OutcomeUnknown,
     PlannedWorklog,
@@ -24,29 +22,10 @@ from attendance_pipeline.pm.base import (
     RemoteWorklog,
     WorklogStore,
 )
-from attendance_pipeline.schemas import TS
 
 log = logging.getLogger(__name__)
 
 ACTIONS = ("created", "updated", "deleted", "unchanged", "conflict", "failed")
-
-WORKLOG_LEDGER = pa.schema(
-    [
-        ("worklog_key", pa.string()),
-        ("userid", pa.string()),
-        ("work_date", pa.date32()),
-        ("pm_system", pa.string()),
-        ("pm_user", pa.string()),
-        ("issue", pa.string()),
-        ("seconds", pa.int64()),
-        ("remote_id", pa.string()),
-        ("action", pa.string()),
-        ("pushed_at", TS),
-        ("remote_seconds", pa.int64()),
-        ("dry_run", pa.bool_()),
-        ("message", pa.string()),
-    ]
-)
 
 
 @dataclass(frozen=True)

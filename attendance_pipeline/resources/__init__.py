@@ -7,6 +7,7 @@ import dagster as dg
 from attendance_pipeline.resources.config import ConfigFolder
 from attendance_pipeline.resources.dingtalk import DingTalkResource
 from attendance_pipeline.resources.lake import LakeIOManagerFactory
+from attendance_pipeline.resources.pm import PMResource, pm_resource_from_env
 from attendance_pipeline.resources.warehouse import WarehouseResource
 from attendance_pipeline.settings import SIM_APP_KEY, SIM_APP_SECRET, Settings
 
@@ -27,6 +28,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             app_secret=app_secret,
         ),
         "company_config": ConfigFolder(path=str(settings.config_dir)),
+        "pm": pm_resource_from_env(settings.uses_simulator),
         "lake_io_manager": LakeIOManagerFactory(base_path=str(settings.lake_dir)),
         "warehouse": WarehouseResource(
             path=str(settings.warehouse_path), lake_dir=str(settings.lake_dir)
@@ -38,6 +40,7 @@ __all__ = [
     "ConfigFolder",
     "DingTalkResource",
     "LakeIOManagerFactory",
+    "PMResource",
     "WarehouseResource",
     "build_resources",
 ]

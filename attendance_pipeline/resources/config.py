@@ -10,12 +10,17 @@ import pandas as pd
 from attendance_pipeline.hours.calendar import WorkCalendar
 from attendance_pipeline.hours.rules import Rules, load_overrides, load_rules
 from attendance_pipeline.pipeline_config import PipelineConfig, load_pipeline_config
+from attendance_pipeline.pm.mapping import load_explicit_mapping
+from attendance_pipeline.pm.plan import load_allocations
 
 
 class ConfigFolder(dg.ConfigurableResource):
     """rules.yaml, overrides.csv, calendar.csv and pipeline.yaml, validated when read."""
 
     path: str
+
+    def path_of(self, name: str) -> Path:
+        return Path(self.path) / name
 
     def rules(self) -> Rules:
         return load_rules(Path(self.path) / "rules.yaml")
@@ -35,3 +40,5 @@ class ConfigFolder(dg.ConfigurableResource):
         self.overrides()
         self.calendar()
         self.pipeline()
+        load_allocations(self.path_of("allocations.csv"))
+        load_explicit_mapping(self.path_of("user_mapping.csv"))

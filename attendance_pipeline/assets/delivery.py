@@ -1,0 +1,392 @@
+"""Delivery to the PM system: accounts, identity mapping, the worklog plan, the push and the
+reconciliation. Thin wiring around `attendance_pipeline.pm`."""
+
+from datetime import date
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from attendance_pipeline.assets.partitions import DAILY, window_dates
+from attendance_pipeline.china_time import days, now_in_china
+from attendance_pipeline.pm.mapping import load_explicit_mapping, match_users
+from attendance_pipeline.pm.plan import (
+    in_scope,
+    load_allocations,
+    plan_worklogs,
+    planned_worklogs,
+)
+from attendance_pipeline.pm.push import Outcome, push_window
+from attendance_pipeline.resources.config import ConfigFolder
+from attendance_pipeline.resources.pm import PMResource
+from attendance_pipeline.resources.warehouse import WarehouseResource
+from attendance_pipeline.schemas import (
+    PM_USERS,
+    PUSHED_WORKLOGS,
+    RECONCILIATION,
+    USER_MAPPING,
+    empty_frame,
+    to_table,
+)
+from attendance_pipeline.warehouse import ensure_table
+
+DELIVERY: dict[str, Any] = {
+    "partitions_def": DAILY,
+    "backfill_policy": dg.BackfillPolicy.single_run(),
+    "io_manager_key": "lake_io_manager",
+    "group_name": "delivery",
+}
+
+
+class PushConfig(dg.Config):
+    """Run configuration of the push (also set by `sync --dry-run`)."""
+
+    dry_run: bool = False
+
+
+def _dry_run(context: dg.AssetExecutionContext, config: PushConfig) -> bool:
+    return config.dry_run or context.run.tags.get("attendance/dry_run") == "true"
+
+
+@dg.asset(
+    **DELIVERY,
+    metadata={"partition_column": "snapshot_date"},
+    kinds={"parquet"},
+    description="The PM system's accounts (daily snapshot), for identity matching.",
+)
+def pm_users(context: dg.AssetExecutionContext, pm: PMResource) -> pd.DataFrame:
+    start, end = window_dates(context)
+    store = pm.store()
+    accounts = store.list_users() if store is not None else []
+    rows = [
+        {
+            "snapshot_date": day,
+            "pm_system": pm.system,
+            "pm_user": a.pm_user,
+            "login": a.login,
+            "email": a.email,
+            "name": a.name,
+            "active": a.active,
+        }
+        for day in days(start, end)
+        for a in accounts
+    ]
+    frame = pd.DataFrame(rows, columns=PM_USERS.names) if rows else empty_frame(PM_USERS)
+    context.add_output_metadata({"rows": len(frame), "accounts": len(accounts)})
+    return frame
+
+
+@dg.asset(
+    **DELIVERY,
+    metadata={"partition_column": "snapshot_date"},
+    kinds={"parquet"},
+    description="DingTalk user → PM account, per day, with the strategy used or why not.",
+)
+def user_mapping(
+    context: dg.AssetExecutionContext,
+    company_config: ConfigFolder,
+    pm: PMResource,
+    dingtalk_roster: pd.DataFrame,
+    pm_users: pd.DataFrame,
+) -> pd.DataFrame:
+    from attendance_pipeline.pm.base import PMUser
+
+    scope = company_config.pipeline().scope
+    explicit = load_explicit_mapping(company_config.path_of("user_mapping.csv"))
+    frames = []
+    for day, roster in dingtalk_roster.groupby("snapshot_date", sort=True):
+        accounts = [
+            PMUser(r.pm_user, r.login, r.email, r.name, bool(r.active))
+            for r in pm_users[pm_users["snapshot_date"] == day].itertuples()
+        ]
+        mapped = match_users(roster, accounts, explicit)
+        ancestors = roster.set_index("userid")["dept_ancestors"]
+        mapped["in_scope"] = [in_scope(u, _ints(ancestors.get(u)), scope) for u in mapped["userid"]]
+        mapped["snapshot_date"] = day
+        mapped["pm_system"] = pm.system
+        frames.append(mapped)
+    frame = pd.concat(frames, ignore_index=True) if frames else empty_frame(USER_MAPPING)
+    latest = frame[frame["snapshot_date"] == frame["snapshot_date"].max()] if len(frame) else frame
+    problems = latest[(latest["status"] != "mapped") & latest["in_scope"]]
+    context.add_output_metadata(
+        {
+            "rows": len(frame),
+            "mapped": int((latest["status"] == "mapped").sum()),
+            "unmapped": int((latest["status"] == "unmapped").sum()),
+            "ambiguous": int((latest["status"] == "ambiguous").sum()),
+            "in_scope_not_mapped": len(problems),
+            "problems": dg.MetadataValue.md(
+                problems[["userid", "name", "status", "reason"]].to_markdown(index=False)
+                if len(problems)
+                else "every in-scope employee is mapped"
+            ),
+        }
+    )
+    return frame[USER_MAPPING.names]
+
+
+@dg.asset(
+    **DELIVERY,
+    metadata={"partition_column": "work_date"},
+    kinds={"parquet"},
+    description="Worklogs to hold in the PM system: countable hours of mapped, in-scope people "
+    "split over issues by config/allocations.csv, each with a deterministic worklog_key.",
+)
+def worklog_plan(
+    context: dg.AssetExecutionContext,
+    company_config: ConfigFolder,
+    pm: PMResource,
+    effective_hours: pd.DataFrame,
+    dingtalk_roster: pd.DataFrame,
+    user_mapping: pd.DataFrame,
+) -> pd.DataFrame:
+    rules = company_config.rules()
+    allocations = load_allocations(company_config.path_of("allocations.csv"))
+    plans, skipped_all = [], []
+    for day, hours in effective_hours.groupby("work_date", sort=True):
+        mapping = user_mapping[user_mapping["snapshot_date"] == day]
+        roster = dingtalk_roster[dingtalk_roster["snapshot_date"] == day]
+        plan, skipped = plan_worklogs(
+            hours,
+            roster,
+            mapping,
+            allocations,
+            company_config.pipeline().scope,
+            pm.system,
+            rules.push_overtime,
+        )
+        plans.append(plan)
+        skipped_all.append(skipped)
+    from attendance_pipeline.schemas import WORKLOG_PLAN
+
+    frame = pd.concat(plans, ignore_index=True) if plans else empty_frame(WORKLOG_PLAN)
+    skipped = pd.concat(skipped_all, ignore_index=True) if skipped_all else pd.DataFrame()
+    context.add_output_metadata(
+        {
+            "rows": len(frame),
+            "hours": float(frame["seconds"].sum() / 3600) if len(frame) else 0.0,
+            "employee_days_skipped": len(skipped),
+            "skipped": dg.MetadataValue.md(
+                skipped.head(20).to_markdown(index=False) if len(skipped) else "none"
+            ),
+            "preview": dg.MetadataValue.md(
+                frame[["work_date", "name", "issue", "kind", "seconds"]]
+                .head(10)
+                .to_markdown(index=False)
+            ),
+        }
+    )
+    return frame
+
+
+def _ints(values: Any) -> list[int]:
+    return [int(v) for v in values] if values is not None else []
+
+
+def _last_pushed(warehouse: WarehouseResource, system: str, start: date, end: date) -> dict:
+    """Seconds we last wrote per key (the ledger's latest successful row per key)."""
+    with warehouse.connect() as con:
+        ensure_table(con, "worklog_ledger", PUSHED_WORKLOGS)
+        rows = con.execute(
+            """
+            SELECT worklog_key, action, seconds, pm_user, issue FROM (
+                SELECT *, row_number() OVER (PARTITION BY worklog_key ORDER BY pushed_at DESC)
+                    AS n
+                FROM worklog_ledger
+                WHERE pm_system = ? AND work_date BETWEEN ? AND ? AND NOT dry_run
+                  AND action IN ('created', 'updated', 'unchanged', 'deleted')
+            ) WHERE n = 1
+            """,
+            [system, start, end],
+        ).fetchall()
+    return {key: seconds for key, action, seconds, _, _ in rows if action != "deleted"}
+
+
+def _ledger_targets(
+    warehouse: WarehouseResource, system: str, start: date, end: date
+) -> tuple[set[str], set[str]]:
+    with warehouse.connect() as con:
+        ensure_table(con, "worklog_ledger", PUSHED_WORKLOGS)
+        rows = con.execute(
+            "SELECT DISTINCT pm_user, issue FROM worklog_ledger "
+            "WHERE pm_system = ? AND work_date BETWEEN ? AND ?",
+            [system, start, end],
+        ).fetchall()
+    return {r[0] for r in rows if r[0]}, {r[1] for r in rows if r[1]}
+
+
+def _outcome_frame(outcomes: list[Outcome], system: str, dry_run: bool) -> pd.DataFrame:
+    pushed_at = now_in_china()
+    rows = [
+        {
+            "worklog_key": o.key,
+            "userid": o.userid,
+            "work_date": o.work_date,
+            "pm_system": system,
+            "pm_user": o.pm_user,
+            "issue": o.issue,
+            "seconds": o.seconds,
+            "remote_id": o.remote_id,
+            "action": o.action,
+            "pushed_at": pushed_at,
+            "remote_seconds": o.remote_seconds,
+            "dry_run": dry_run,
+            "message": o.message,
+        }
+        for o in outcomes
+    ]
+    return (
+        pd.DataFrame(rows, columns=PUSHED_WORKLOGS.names) if rows else empty_frame(PUSHED_WORKLOGS)
+    )
+
+
+@dg.asset(
+    **DELIVERY,
+    pool="warehouse",
+    metadata={"partition_column": "work_date"},
+    kinds={"parquet", "duckdb"},
+    description="Pushes the plan to the PM system exactly once (create/update/delete by key; "
+    "human edits are conflicts, left alone). Outcomes go to the DuckDB worklog_ledger.",
+)
+def pushed_worklogs(
+    context: dg.AssetExecutionContext,
+    config: PushConfig,
+    pm: PMResource,
+    warehouse: WarehouseResource,
+    worklog_plan: pd.DataFrame,
+    user_mapping: pd.DataFrame,
+) -> pd.DataFrame:
+    start, end = window_dates(context)
+    dry_run = _dry_run(context, config)
+    store = pm.store()
+    if store is None:
+        context.add_output_metadata({"rows": 0, "skipped": "PM_SYSTEM=none: nothing pushed"})
+        return empty_frame(PUSHED_WORKLOGS)
+    users, issues = _ledger_targets(warehouse, pm.system, start, end)
+    users |= set(user_mapping["pm_user"].dropna())
+    outcomes = push_window(
+        store,
+        planned_worklogs(worklog_plan),
+        start,
+        end,
+        list_users=users,
+        list_issues=issues,
+        last_pushed=_last_pushed(warehouse, pm.system, start, end),
+        dry_run=dry_run,
+        progress=lambda done, total: (
+            context.log.info(f"{done}/{total} writes") if done % 100 == 0 or done == total else None
+        ),
+    )
+    frame = _outcome_frame(outcomes, pm.system, dry_run)
+    with warehouse.connect() as con:
+        ensure_table(con, "worklog_ledger", PUSHED_WORKLOGS)
+        con.register("_outcomes", to_table(frame, PUSHED_WORKLOGS, "worklog_ledger"))
+        con.execute("INSERT INTO worklog_ledger BY NAME SELECT * FROM _outcomes")
+        con.unregister("_outcomes")
+    counts = frame["action"].value_counts()
+    context.add_output_metadata(
+        {
+            "rows": len(frame),
+            "dry_run": dry_run,
+            **{
+                action: int(counts.get(action, 0))
+                for action in ("created", "updated", "deleted", "unchanged", "conflict", "failed")
+            },
+            "preview": dg.MetadataValue.md(
+                frame[frame["action"] != "unchanged"][
+                    ["work_date", "pm_user", "issue", "seconds", "action", "message"]
+                ]
+                .head(15)
+                .to_markdown(index=False)
+            ),
+        }
+    )
+    failed = frame[frame["action"] == "failed"]
+    if len(failed):
+        raise dg.Failure(
+            description=f"{len(failed)} worklog write(s) failed; the ledger has the details. "
+            f"First: {failed.iloc[0]['message']}",
+            metadata={"failed": len(failed)},
+        )
+    return frame
+
+
+@dg.asset(
+    **DELIVERY,
+    deps=["pushed_worklogs"],
+    metadata={"partition_column": "work_date"},
+    kinds={"parquet"},
+    description="Re-reads the PM system and compares it with the plan, key by key.",
+)
+def worklog_reconciliation(
+    context: dg.AssetExecutionContext,
+    pm: PMResource,
+    warehouse: WarehouseResource,
+    worklog_plan: pd.DataFrame,
+    user_mapping: pd.DataFrame,
+) -> pd.DataFrame:
+    start, end = window_dates(context)
+    store = pm.store()
+    if store is None:
+        context.add_output_metadata({"rows": 0, "skipped": "PM_SYSTEM=none"})
+        return empty_frame(RECONCILIATION)
+    users, issues = _ledger_targets(warehouse, pm.system, start, end)
+    users |= set(user_mapping["pm_user"].dropna()) | set(worklog_plan["pm_user"])
+    issues |= set(worklog_plan["issue"])
+    remote = {
+        r.worklog_key: r for r in store.list_worklogs(sorted(users), sorted(issues), start, end)
+    }
+    last = _last_pushed(warehouse, pm.system, start, end)
+    rows = []
+    for p in worklog_plan.itertuples(index=False):
+        held = remote.pop(p.worklog_key, None)
+        if held is None:
+            status = "missing"
+        elif held.seconds == p.seconds and held.issue == p.issue and held.pm_user == p.pm_user:
+            status = "ok"
+        elif p.worklog_key in last and held.seconds != last[p.worklog_key]:
+            status = "conflict"
+        else:
+            status = "different"
+        rows.append(
+            {
+                "work_date": p.work_date,
+                "worklog_key": p.worklog_key,
+                "userid": p.userid,
+                "pm_user": p.pm_user,
+                "issue": p.issue,
+                "planned_seconds": int(p.seconds),
+                "remote_seconds": held.seconds if held else None,
+                "remote_id": held.remote_id if held else None,
+                "status": status,
+            }
+        )
+    for key, held in remote.items():
+        status = "conflict" if key in last and held.seconds != last[key] else "extra"
+        rows.append(
+            {
+                "work_date": held.work_date,
+                "worklog_key": key,
+                "userid": None,
+                "pm_user": held.pm_user,
+                "issue": held.issue,
+                "planned_seconds": None,
+                "remote_seconds": held.seconds,
+                "remote_id": held.remote_id,
+                "status": status,
+            }
+        )
+    frame = (
+        pd.DataFrame(rows, columns=RECONCILIATION.names) if rows else empty_frame(RECONCILIATION)
+    )
+    counts = frame["status"].value_counts()
+    context.add_output_metadata(
+        {
+            "rows": len(frame),
+            **{
+                s: int(counts.get(s, 0))
+                for s in ("ok", "missing", "extra", "different", "conflict")
+            },
+        }
+    )
+    return frame
