@@ -47,6 +47,8 @@ class SyncSummary:
     assets: dict[str, AssetSummary] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     failed_checks: list[str] = field(default_factory=list)
+    worklogs: dict[str, int] = field(default_factory=dict)
+    dry_run: bool = False
 
     @property
     def metered_calls(self) -> int:
@@ -61,6 +63,11 @@ class SyncSummary:
                 + (f"  {asset.metered_calls} metered calls" if asset.metered_calls else "")
             )
         lines.append(f"  metered DingTalk calls: {self.metered_calls}")
+        if self.worklogs:
+            counts = ", ".join(f"{n} {action}" for action, n in self.worklogs.items())
+            lines.append(
+                f"  worklogs{' (dry run, nothing written)' if self.dry_run else ''}: {counts}"
+            )
         lines.extend(f"  failed: {failure}" for failure in self.failures)
         lines.extend(f"  failed check: {check}" for check in self.failed_checks)
         return "\n".join(lines)
@@ -185,6 +192,19 @@ def _collect(summary: SyncSummary, result: dg.ExecuteInProcessResult) -> None:
                 asset.has_rows = True
                 asset.rows = max(asset.rows, int(metadata["rows"]))
             asset.metered_calls = max(asset.metered_calls, int(metadata.get("metered_calls", 0)))
+            if name == "pushed_worklogs" and "created" in metadata and not summary.worklogs:
+                summary.dry_run = bool(metadata.get("dry_run", False))
+                summary.worklogs = {
+                    action: int(metadata[action])
+                    for action in (
+                        "created",
+                        "updated",
+                        "deleted",
+                        "unchanged",
+                        "conflict",
+                        "failed",
+                    )
+                }
         elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
             failure = event.step_failure_data
             error = failure.error if failure else None

@@ -22,6 +22,7 @@ import pandas as pd
 from attendance_pipeline.china_time import SHANGHAI, date_to_ms, days, local_datetime
 from attendance_pipeline.dingtalk.records import approvals_frame, attendance_frame, roster_frame
 from attendance_pipeline.hours.calendar import WorkCalendar
+from attendance_pipeline.hours.engine import derive_effective_hours
 from attendance_pipeline.hours.reference import derive_frame
 from attendance_pipeline.hours.rules import Rules
 
@@ -262,7 +263,8 @@ class Company:
     def derive(
         self, rules: Rules | None = None, calendar: WorkCalendar | None = None
     ) -> pd.DataFrame:
-        return derive_frame(*self.frames(), rules or Rules(), calendar or WorkCalendar())
+        derive = IMPLEMENTATIONS[CURRENT[0]]
+        return derive(*self.frames(), rules or Rules(), calendar or WorkCalendar())
 
     def row(
         self,
@@ -275,6 +277,11 @@ class Company:
         """The derived row of one user-day (the window is derived whole)."""
         frame = self.derive(rules, calendar)
         return row_of(frame, d, user)
+
+
+# Every case runs on both implementations of docs/rules.md (test_hours_rules.py switches this).
+IMPLEMENTATIONS = {"reference": derive_frame, "engine": derive_effective_hours}
+CURRENT = ["reference"]
 
 
 def row_of(frame: pd.DataFrame, d: str | date, user: str = "u1") -> dict[str, Any]:

@@ -68,8 +68,12 @@ def derive_effective_hours(
         / rules.standard_day_hours
     )
     shifts["rank"] = shifts["status"].map(PRECEDENCE)
+    shifts["exc_set"] = _exception_sets(shifts["exc"].to_numpy(), shift_status, rules)
     per_day = shifts.groupby(key, sort=False).agg(
-        point_hours=("hours", "sum"), rank=("rank", "min"), text=("text", " ; ".join)
+        point_hours=("hours", "sum"),
+        rank=("rank", "min"),
+        text=("text", " / ".join),
+        exc_set=("exc_set", "any"),
     )
     ranks = per_day["rank"].to_numpy().astype(np.int64)
     per_day["point_status"] = np.asarray(STATUSES, dtype=object)[ranks]
@@ -117,7 +121,9 @@ def _ms(column: pd.Series) -> np.ndarray:
 
 
 def _points(attendance: pd.DataFrame, userids: set[str]) -> pd.DataFrame:
-    frame = attendance[attendance["userid"].isin(userids)]
+    frame = attendance[
+        attendance["userid"].isin(userids) & attendance["check_type"].isin(["OnDuty", "OffDuty"])
+    ]
     points = pd.DataFrame(
         {
             "userid": frame["userid"].astype(str).to_numpy(),
@@ -126,14 +132,17 @@ def _points(attendance: pd.DataFrame, userids: set[str]) -> pd.DataFrame:
             "time_result": frame["time_result"].to_numpy(),
             "base_ms": _ms(frame["base_check_time"]),
             "user_ms": _ms(frame["user_check_time"]),
+            "id": frame["id"].to_numpy(),
             "backed": (
-                frame["proc_inst_id"].notna()
-                | frame["approve_id"].notna()
+                (frame["proc_inst_id"].fillna("") != "")
+                | (frame["approve_id"].fillna("") != "")
                 | (frame["source_type"] == "APPROVE")
             ).to_numpy(),
         }
     )
-    points = points.sort_values(["userid", "work_date", "check_type", "base_ms"], kind="stable")
+    points = points.sort_values(
+        ["userid", "work_date", "check_type", "base_ms", "id"], kind="stable"
+    )
     points["shift"] = points.groupby(["userid", "work_date", "check_type"], sort=False).cumcount()
     return points.reset_index(drop=True)
 
@@ -154,6 +163,7 @@ def _shifts(points: pd.DataFrame, rules: Rules) -> pd.DataFrame:
         shifts.loc[missing, f"{side}_user_ms"] = shifts.loc[missing, f"{other}_base_ms"]
         shifts.loc[missing, f"{side}_backed"] = False
         shifts[f"{side}_present"] = ~missing
+        shifts[f"{side}_covered"] = False
     for column in ("on_base_ms", "off_base_ms", "on_user_ms", "off_user_ms"):
         shifts[column] = shifts[column].astype(np.int64)
     shifts["on_backed"] = shifts["on_backed"].astype(bool)
@@ -234,8 +244,7 @@ def _coverage(
         trip_hours=np.where(cover["biz_type"] == 2, covered, 0.0),
     )
     cover["text"] = [
-        f"{'leave' if biz == 3 else 'trip'} {sub if isinstance(sub, str) and sub else tag} "
-        f"({unit}) {_fmt(hours)} h"
+        f"{_kind(biz)} {_label(sub, tag, _kind(biz))} ({unit}) {_fmt(hours)} h"
         for biz, sub, tag, unit, hours in zip(
             cover["biz_type"],
             cover["sub_type"],
@@ -265,13 +274,31 @@ def _coverage(
     )
     overtime = overtime[key].assign(overtime_hours=ot_hours)
 
+    cover = cover.sort_values([*key, "biz_type", "begin_ms", "approve_id"], kind="stable")
     sums = cover.groupby(key, sort=False).agg(
         leave_hours=("leave_hours", "sum"),
         trip_hours=("trip_hours", "sum"),
-        leave_text=("text", "; ".join),
+        leave_text=("text", ", ".join),
+        sched=("scheduled_hours", "first"),
     )
+    sums["leave_text"] = [
+        f"{text} of {_fmt(sched)} h scheduled"
+        for text, sched in zip(sums["leave_text"], sums["sched"], strict=True)
+    ]
+    sums = sums.drop(columns="sched")
     ot = overtime.groupby(key, sort=False)["overtime_hours"].sum()
     return sums.join(ot, how="outer").reset_index()
+
+
+def _kind(biz_type: int) -> str:
+    return "leave" if biz_type == 3 else "trip"
+
+
+def _label(sub_type: object, tag_name: object, kind: str) -> str:
+    for value in (sub_type, tag_name):
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return kind
 
 
 def _mark_covered_points(cover: pd.DataFrame, shifts: pd.DataFrame) -> None:
@@ -280,9 +307,7 @@ def _mark_covered_points(cover: pd.DataFrame, shifts: pd.DataFrame) -> None:
     joined = cover[
         [*key, "duration_unit", "first_half", "second_half", "begin_ms", "end_ms"]
     ].merge(
-        shifts[
-            [*key, "shift", "on_base_ms", "off_base_ms", "on_present", "off_present"]
-        ].reset_index(),
+        shifts[[*key, "shift", "on_base_ms", "off_base_ms"]].reset_index(),
         on=key,
     )
     if joined.empty:
@@ -294,17 +319,19 @@ def _mark_covered_points(cover: pd.DataFrame, shifts: pd.DataFrame) -> None:
             (unit == "day")
             | ((unit == "halfDay") & joined[half])
             | ((unit == "hour") & (base >= joined["begin_ms"]) & (base <= joined["end_ms"]))
-        ) & joined[f"{side}_present"]
+        )
         rows = joined.loc[inside, "index"].unique()
-        shifts.loc[rows, f"{side}_backed"] = True
+        shifts.loc[rows, f"{side}_covered"] = True
 
 
 # --------------------------------------------------------------------------- status
 
 
 def _shift_status(shifts: pd.DataFrame) -> np.ndarray:
-    on = np.where(shifts["on_backed"], "Normal", shifts["on_time_result"].astype(str))
-    off = np.where(shifts["off_backed"], "Normal", shifts["off_time_result"].astype(str))
+    on_backed = shifts["on_backed"] | shifts["on_covered"]
+    off_backed = shifts["off_backed"] | shifts["off_covered"]
+    on = np.where(on_backed, "Normal", shifts["on_time_result"].astype(str))
+    off = np.where(off_backed, "Normal", shifts["off_time_result"].astype(str))
     on_late = (on == "Late") | (on == "SeriousLate")
     return np.select(
         [
@@ -348,6 +375,14 @@ def _exception_index(days: pd.DataFrame, rules: Rules) -> np.ndarray:
     return index
 
 
+def _exception_sets(exc: np.ndarray, statuses: np.ndarray, rules: Rules) -> np.ndarray:
+    """Whether the employee's exception sets the hours of each status."""
+    sets = np.zeros(len(exc), dtype=bool)
+    for i, exception in enumerate(rules.exceptions):
+        sets |= (exc == i) & np.isin(statuses, list(exception.status_hours))
+    return sets
+
+
 def _decide(
     days: pd.DataFrame, overrides: pd.DataFrame, rules: Rules, table: np.ndarray
 ) -> pd.DataFrame:
@@ -355,11 +390,12 @@ def _decide(
     ov = overrides.rename(columns={"date": "work_date", "hours": "override_hours"})
     days = days.merge(ov[[*key, "override_hours", "reason", "author"]], on=key, how="left")
     sched, leave, trip = days["scheduled_hours"], days["leave_hours"], days["trip_hours"]
+    eps = 1e-9  # hour sums compared with float noise allowed, as in the reference
     conditions = [
         days["override_hours"].notna(),
         days["n_points"] == 0,
-        (sched > 0) & (leave >= sched),
-        (sched > 0) & (trip > 0) & (leave + trip >= sched),
+        (sched > 0) & (leave >= sched - eps),
+        (sched > 0) & (trip > 0) & (leave + trip >= sched - eps),
     ]
     status = np.select(conditions, ["override", "rest", "leave", "business_trip"], default="")
     status = np.where(status == "", days["point_status"].fillna("normal"), status)
@@ -385,9 +421,13 @@ def _decide(
     days["overtime_hours"] = np.round(days["overtime_hours"], 2)
     # rule_id: the exception's id when it set the hours of this status, else the status.
     exc_ids = np.asarray(["", *(e.id for e in rules.exceptions)], dtype=object)
-    sets_status = np.zeros(len(days), dtype=bool)
-    for i, e in enumerate(rules.exceptions):
-        sets_status |= (exc == i) & np.isin(status, list(e.status_hours))
+    judged = ~np.isin(status, ["override", "rest", "leave", "business_trip"])
+    sets_status = _exception_sets(exc, status, rules) | (
+        judged & days["exc_set"].fillna(False).astype(bool).to_numpy()
+    )
+    days["before_leave"] = np.where(
+        status == "business_trip", simple_hours, days["point_hours"].astype(float).fillna(0.0)
+    )
     days["rule_id"] = np.where(
         status == "override", "override", np.where(sets_status, exc_ids[row], status)
     )
@@ -412,27 +452,38 @@ def _day_types(days: pd.DataFrame, calendar: WorkCalendar) -> tuple[np.ndarray, 
 
 
 def _shift_text(shifts: pd.DataFrame) -> list[str]:
+    """`OnDuty Late 09:17, OffDuty Normal 18:02`, as the reference writes it."""
     sides = []
     for side, label in (("on", "OnDuty"), ("off", "OffDuty")):
         minutes = (shifts[f"{side}_user_ms"].to_numpy(np.int64) + 8 * HOUR_MS) // 60_000 % 1440
-        sides.append(
-            [
-                f"{label} {result}{' (approved)' if backed else ''} {m // 60:02d}:{m % 60:02d}"
-                for result, backed, m in zip(
-                    shifts[f"{side}_time_result"], shifts[f"{side}_backed"], minutes, strict=True
-                )
-            ]
-        )
+        texts = []
+        for result, backed, covered, present, m in zip(
+            shifts[f"{side}_time_result"],
+            shifts[f"{side}_backed"],
+            shifts[f"{side}_covered"],
+            shifts[f"{side}_present"],
+            minutes,
+            strict=True,
+        ):
+            if not present:
+                texts.append(f"{label} missing")
+                continue
+            shown = str(result)
+            if backed or covered:
+                shown = f"{result}{'→Normal' if result != 'Normal' else ''} (approval)"
+            texts.append(f"{label} {shown} {m // 60:02d}:{m % 60:02d}")
+        sides.append(texts)
     return [f"{on}, {off}" for on, off in zip(sides[0], sides[1], strict=True)]
 
 
 def _fmt(value: float) -> str:
-    return f"{value:g}"
+    return f"{float(np.round(value, 2)):.2f}".rstrip("0").rstrip(".")
 
 
 def _explain(days: pd.DataFrame) -> list[str]:
+    """The reference's wording: context parts joined by "; ", then " → " and the outcome."""
     out = []
-    for status, hours, rule, text, leave, leave_text, ot, reason, author, ov in zip(
+    for status, hours, rule, text, leave, leave_text, ot, before, reason, author, ov in zip(
         days["status"],
         days["effective_hours"],
         days["rule_id"],
@@ -440,22 +491,28 @@ def _explain(days: pd.DataFrame) -> list[str]:
         days["leave_hours"],
         days["leave_text"],
         days["overtime_hours"],
+        days["before_leave"],
         days["reason"],
         days["author"],
         days["override_hours"],
         strict=True,
     ):
         if status == "override":
-            line = f"override {_fmt(ov)} h by {author}: {reason}"
-        elif status == "rest":
-            line = f"rest day (no scheduled check points) → rest → {_fmt(hours)} h (rule {rule})"
+            context = [f"override {_fmt(ov)} h by {_text(author) or '?'}: {_text(reason)}"]
         else:
-            head = text if isinstance(text, str) else ""
+            context = [text if isinstance(text, str) else "rest day (no scheduled check points)"]
             if isinstance(leave_text, str):
-                head = f"{head}; {leave_text}" if head else leave_text
-            minus = f" − {_fmt(leave)} h leave" if leave > 0 and status != "leave" else ""
-            line = f"{head} → {status}{minus} → {_fmt(hours)} h (rule {rule})"
-        if ot > 0:
-            line += f"; overtime {_fmt(ot)} h"
-        out.append(line)
+                context.append(leave_text)
+            if ot > 0:
+                context.append(f"overtime {_fmt(ot)} h")
+        deduct = leave > 0 and status not in ("override", "rest", "leave")
+        if deduct:
+            outcome = f"{status} {_fmt(before)} h − {_fmt(leave)} h leave → {_fmt(hours)} h"
+        else:
+            outcome = f"{status} → {_fmt(hours)} h"
+        out.append("; ".join(context) + f" → {outcome} (rule {rule})")
     return out
+
+
+def _text(value: object) -> str:
+    return value.strip() if isinstance(value, str) else ""

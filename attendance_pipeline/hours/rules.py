@@ -203,7 +203,8 @@ def load_overrides(path: Path) -> pd.DataFrame:
         missing = [c for c in OVERRIDE_COLUMNS if c not in header]
         if missing:
             raise ConfigError(f"{path} line 1: missing column(s) {', '.join(missing)}")
-        for line, raw in enumerate(reader, start=2):
+        for raw in reader:
+            line = reader.line_num
             row = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
             if not any(row.values()):
                 continue
