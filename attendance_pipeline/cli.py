@@ -73,11 +73,9 @@ def _sim(system: str, rest: list[str]) -> int:
         from attendance_pipeline.simulators.dingtalk.server import main_dingtalk
 
         return main_dingtalk(rest)
-    print(
-        "attendance-pipeline sim pm: the PM-system simulator is not built yet (issue 4)",
-        file=sys.stderr,
-    )
-    return 2
+    from attendance_pipeline.simulators.pm import main_pm
+
+    return main_pm(rest)
 
 
 def _sync(start: str, end: str, dry_run: bool) -> int:

@@ -96,7 +96,7 @@ def user_mapping(
     frames = []
     for day, roster in dingtalk_roster.groupby("snapshot_date", sort=True):
         accounts = [
-            PMUser(r.pm_user, r.login, r.email, r.name, bool(r.active))
+            PMUser(r.pm_user, _str(r.login), _str(r.email), _str(r.name), bool(r.active))
             for r in pm_users[pm_users["snapshot_date"] == day].itertuples()
         ]
         mapped = match_users(roster, accounts, explicit)
@@ -177,6 +177,10 @@ def worklog_plan(
         }
     )
     return frame
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _ints(values: Any) -> list[int]:

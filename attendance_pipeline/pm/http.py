@@ -29,11 +29,23 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
-from tenacity import stop_before_delay as tenacity_stop_before_delay
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_before_delay,
+)
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
-from attendance_pipeline.pm.base import OutcomeUnknown, PMError, key_from_text, key_tag
+from attendance_pipeline.pm.base import (
+    OutcomeUnknown,
+    PlannedWorklog,
+    PMError,
+    RemoteWorklog,
+    key_from_text,
+    key_tag,
+)
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +134,7 @@ class PMHttp:
         started = time.monotonic()
         retrying = Retrying(
             stop=stop_after_attempt(self.policy.max_attempts)
-            | tenacity_stop_before_delay(self.policy.max_seconds),
+            | stop_before_delay(self.policy.max_seconds),
             wait=self._wait,
             retry=retry_if_exception_type(_Retryable),
             sleep=self._sleep,
@@ -153,6 +165,11 @@ class PMHttp:
             text = text.replace(secret, "***")
         return text
 
+    def add_secret(self, secret: str) -> None:
+        """Redact `secret` (a password or token learnt later) from every message from now on."""
+        if secret and secret not in self._secrets:
+            self._secrets.append(secret)
+
     def error(self, operation: str, message: str, *, retryable: bool = False) -> PMError:
         """A PMError for this system with secrets redacted."""
         return PMError(self.system, operation, self.redact(message), retryable=retryable)
@@ -171,7 +188,7 @@ class PMHttp:
         headers: Mapping[str, str] | None,
         accept: Collection[int],
     ) -> requests.Response:
-        where = f"{method} {path.split('?')[0]}"
+        where = f"{method} /{path.split('?')[0].lstrip('/')}"
         try:
             response = self._session().request(
                 method,
@@ -187,8 +204,10 @@ class PMHttp:
             requests.Timeout,
             requests.exceptions.ChunkedEncodingError,
         ) as exc:
-            problem = f"{where}: {type(exc).__name__}"
-            if write and not _never_sent(exc):
+            sent = not _never_sent(exc)
+            kind = "no reply" if sent else "could not connect"
+            problem = f"{where}: {kind} ({type(exc).__name__})"
+            if write and sent:
                 raise OutcomeUnknown(
                     self.system,
                     operation,
@@ -297,3 +316,16 @@ def untagged_text(text: str | None) -> str:
     """The human part of a tagged text: every line that does not carry a key tag."""
     lines = (text or "").splitlines()
     return "\n".join(line for line in lines if key_from_text(line) is None).strip()
+
+
+def remote_from_plan(remote_id: str, planned: PlannedWorklog) -> RemoteWorklog:
+    """What a successful create/update left in the remote, as the pusher sees it when listing."""
+    return RemoteWorklog(
+        remote_id=remote_id,
+        worklog_key=planned.worklog_key,
+        pm_user=planned.pm_user,
+        issue=planned.issue,
+        work_date=planned.work_date,
+        seconds=planned.seconds,
+        comment=planned.comment.strip(),
+    )

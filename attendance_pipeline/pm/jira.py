@@ -42,6 +42,7 @@ from attendance_pipeline.pm.http import (
     PMHttp,
     RetryPolicy,
     json_body,
+    remote_from_plan,
     tagged_text,
     untagged_text,
 )
@@ -190,7 +191,7 @@ class JiraWorklogStore:
         payload = json_body(self._http, response, operation)
         if not isinstance(payload, dict) or not payload.get("id"):
             raise self._http.error(operation, "the reply has no worklog `id`")
-        return _remote_from_plan(str(payload["id"]), planned)
+        return remote_from_plan(str(payload["id"]), planned)
 
     def update(self, remote: RemoteWorklog, planned: PlannedWorklog) -> RemoteWorklog:
         """PUT seconds, comment and property; a worklog cannot move to another issue."""
@@ -211,7 +212,7 @@ class JiraWorklogStore:
                 params=WRITE_FLAGS,
                 json=self._body(planned),
             )
-        return _remote_from_plan(remote.remote_id, planned)
+        return remote_from_plan(remote.remote_id, planned)
 
     def delete(self, remote: RemoteWorklog) -> None:
         """DELETE the worklog; one that is already gone counts as deleted."""
@@ -255,7 +256,8 @@ class JiraWorklogStore:
         value: dict[str, Any] = {}
         for prop in raw.get("properties") or []:
             if isinstance(prop, dict) and prop.get("key") == PROPERTY_KEY:
-                value = prop.get("value") if isinstance(prop.get("value"), dict) else {}
+                candidate = prop.get("value")
+                value = candidate if isinstance(candidate, dict) else {}
         key = value.get("key") or key_from_text(text)
         if not key:
             return None  # not ours
@@ -263,7 +265,7 @@ class JiraWorklogStore:
         if not pm_user:
             signature = SIGNATURE.search(text)
             if not signature:
-                log.warning("jira worklog %s on %s has our key but no employee", raw.get("id"), issue)
+                log.warning("jira worklog %s on %s: our key, no employee", raw.get("id"), issue)
                 return None
             pm_user = signature.group(1)
         try:
@@ -331,18 +333,6 @@ class JiraWorklogStore:
     def _issue_lock(self, issue: str) -> threading.Lock:
         with self._locks_guard:
             return self._locks[issue]
-
-
-def _remote_from_plan(remote_id: str, planned: PlannedWorklog) -> RemoteWorklog:
-    return RemoteWorklog(
-        remote_id=remote_id,
-        worklog_key=planned.worklog_key,
-        pm_user=planned.pm_user,
-        issue=planned.issue,
-        work_date=planned.work_date,
-        seconds=planned.seconds,
-        comment=planned.comment.strip(),
-    )
 
 
 def _document(text: str) -> dict[str, Any]:

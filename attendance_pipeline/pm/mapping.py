@@ -56,9 +56,9 @@ def match_users(
     by_email: dict[str, list[PMUser]] = defaultdict(list)
     by_login: dict[str, list[PMUser]] = defaultdict(list)
     for account in accounts:
-        if account.email:
+        if isinstance(account.email, str) and account.email.strip():
             by_email[account.email.strip().lower()].append(account)
-        if account.login:
+        if isinstance(account.login, str) and account.login.strip():
             by_login[account.login.strip().lower()].append(account)
     explicit = explicit or {}
 

@@ -40,21 +40,41 @@ class PMResource(dg.ConfigurableResource):
         if self.system == "jira":
             from attendance_pipeline.pm.jira import JiraWorklogStore
 
-            return JiraWorklogStore(self.base_url, self.user, self.token)
+            return JiraWorklogStore(self.base_url, email=self.user, api_token=self.token)
         if self.system == "tempo":
             from attendance_pipeline.pm.jira import JiraWorklogStore
             from attendance_pipeline.pm.tempo import TempoWorklogStore
 
-            jira = JiraWorklogStore(self.jira_base_url or self.base_url, self.user, self.token)
-            return TempoWorklogStore(self.base_url, self.token, users_source=jira)
+            jira = JiraWorklogStore(
+                self.jira_base_url or self.base_url, email=self.user, api_token=self.token
+            )
+            return TempoWorklogStore(self.base_url, token=self.token, users_source=jira)
         if self.system == "tapd":
             from attendance_pipeline.pm.tapd import TapdWorklogStore
 
-            return TapdWorklogStore(self.base_url, self.user, self.token, self.workspace_id)
+            return TapdWorklogStore(
+                self.base_url,
+                api_user=self.user,
+                api_password=self.token,
+                workspace_id=self.workspace_id,
+            )
         from attendance_pipeline.pm.zentao import ZenTaoWorklogStore
 
-        passwords: dict[str, str] = json.loads(self.user_passwords) if self.user_passwords else {}
-        return ZenTaoWorklogStore(self.base_url, self.user, self.token, passwords=passwords)
+        return ZenTaoWorklogStore(
+            self.base_url, passwords=self._zentao_password, admin_account=self.user or None
+        )
+
+    def _zentao_password(self, account: str) -> str:
+        """Per-user ZenTao passwords: the admin's is `token`; others from `user_passwords`
+        (JSON {account: password}; a "*" entry is a template with `{account}`)."""
+        if account == self.user:
+            return self.token
+        table: dict[str, str] = json.loads(self.user_passwords) if self.user_passwords else {}
+        if account in table:
+            return table[account]
+        if "*" in table:
+            return table["*"].format(account=account)
+        raise KeyError(f"no ZenTao password for account {account} (ZENTAO_USER_PASSWORDS)")
 
 
 def pm_resource_from_env(uses_simulator: bool) -> PMResource:

@@ -1,0 +1,574 @@
+"""Redmine time entries over Redmine's REST API (tested against Redmine 5.0 from Debian 12).
+
+- `pm_user` is the Redmine user id and `issue` the issue id, both as strings of digits. The API
+  key's user logs time *for* `pm_user` with `user_id`: that needs the permission "Log spent time
+  for other users" (the default Manager role has it) in the issue's project, and the target user
+  must be a member of that project with a role allowed to log time (else Redmine answers 422
+  "User is invalid", explained in the error).
+- Redmine has no external-id field: our key is a tag at the end of `comments` (one line, at most
+  255 characters; a longer human comment is shortened, never the tag). Only entries carrying a
+  tag are listed, so entries people log by hand are never touched.
+- `hours` is written with 4 decimals (so split worklogs add up in Redmine's totals); the API reads
+  it back rounded to 2 decimals (36 s), so the adapter reads durations back as whole minutes,
+  which is exact for the plan's whole-minute worklogs (two minutes never round to the same
+  hundredth of an hour).
+- `activity_id` is required by Redmine: given, or discovered once from
+  `/enumerations/time_entry_activities.json` (preferring "Development").
+- `list_worklogs` filters users on the server, batching up to `USERS_PER_LIST` ids in one
+  `user_id=1|2|…` filter (Redmine's multi-value short filter), pages with `offset`/`limit=100` by
+  `total_count`, and filters issues and dates again on the client. Dates are checked here: Redmine
+  silently ignores an invalid `from`/`to` and would return everything.
+- Retries and error mapping are `PMHttp`'s: reads retry with backoff; a write whose reply was lost
+  raises `OutcomeUnknown` (the pusher re-lists). A missing or wrong key is a 401 with an empty body.
+
+`seed_redmine` prepares a project, users, memberships (Manager role) and issues over REST with an
+administrator's key, for the demo and the integration tests.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+from collections.abc import Iterable, Iterator
+from datetime import date
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from attendance_pipeline.pm.base import (
+    KEY_TAG,
+    PlannedWorklog,
+    PMError,
+    PMUser,
+    RemoteWorklog,
+    key_from_text,
+    key_tag,
+)
+from attendance_pipeline.pm.http import STATUS_HINTS, PMHttp, RetryPolicy, json_body
+
+SYSTEM = "redmine"
+PAGE_LIMIT = 100  # Redmine caps `limit` at 100
+USERS_PER_LIST = 50  # ids per `user_id=a|b|…` filter: keeps the URL far below WEBrick's 2083 bytes
+COMMENT_LIMIT = 255  # Redmine 5 allows 1024; older Redmine and many plugins 255
+HOURS_DECIMALS = 4
+PREFERRED_ACTIVITY = "development"
+MANAGER_ROLE = "Manager"
+BAD_KEY = "Redmine rejected the API key (set REDMINE_API_KEY)"
+NOT_MEMBER = (
+    "the user must be a member of the issue's project with a role that may log time, and the API "
+    "key's user needs 'Log spent time for other users' there (e.g. both with the Manager role)"
+)
+_DIGITS = re.compile(r"[1-9][0-9]{0,17}")
+
+
+def describe_redmine_error(response: requests.Response) -> str:
+    """Redmine's errors: 401 (empty body) → the key; 422 → its `errors` list; else status + hint."""
+    status = response.status_code
+    if status == 401:
+        return BAD_KEY
+    errors = _error_list(response)
+    if errors:
+        return f"HTTP {status}: " + "; ".join(errors)
+    if status == 403:
+        return (
+            "HTTP 403: the API key's user is not allowed to do this (check its roles and "
+            "permissions; listing users needs an administrator)"
+        )
+    hint = STATUS_HINTS.get(status, "")
+    snippet = " ".join(response.text.split())[:160] if "json" in _content_type(response) else ""
+    return ": ".join(p for p in (f"HTTP {status}", hint, snippet) if p)
+
+
+def _content_type(response: requests.Response) -> str:
+    return response.headers.get("Content-Type", "").lower()
+
+
+def _error_list(response: requests.Response) -> list[str]:
+    """The `errors` of a 422 body (`{"errors": ["…"]}`), or []."""
+    if "json" not in _content_type(response):
+        return []
+    try:
+        payload = response.json()
+    except ValueError:
+        return []
+    errors = payload.get("errors") if isinstance(payload, dict) else None
+    if isinstance(errors, str):
+        return [errors]
+    if isinstance(errors, list):
+        return [str(e) for e in errors if e]
+    return []
+
+
+def hours_value(seconds: int) -> float:
+    """Seconds as Redmine `hours` (4 decimals: the error stays below 0.2 s)."""
+    return round(seconds / 3600, HOURS_DECIMALS)
+
+
+def seconds_from_hours(hours: Any) -> int:
+    """Redmine's `hours` (read back rounded to 2 decimals) as seconds in whole minutes."""
+    return round(float(hours) * 60) * 60
+
+
+def tagged_comment(comment: str, key: str) -> str:
+    """One line: the human comment (shortened to fit 255 characters), then our key tag."""
+    tag = key_tag(key)
+    text = " ".join(KEY_TAG.sub(" ", comment or "").split())
+    room = COMMENT_LIMIT - len(tag) - 1
+    if len(text) > room:
+        text = text[: room - 1].rstrip() + "…"
+    return f"{text} {tag}" if text else tag
+
+
+def untagged_comment(text: str | None) -> str:
+    """The human part of a tagged comment."""
+    return " ".join(KEY_TAG.sub(" ", text or "").split())
+
+
+def _check_id(value: str, what: str, operation: str) -> str:
+    text = str(value).strip()
+    if not _DIGITS.fullmatch(text):
+        raise PMError(SYSTEM, operation, f"{what} {value!r} is not a Redmine numeric id")
+    return text
+
+
+def _check_day(value: object, what: str) -> date:
+    # A datetime is a date too, but its isoformat() has a time part that Redmine would ignore.
+    if type(value) is not date:
+        raise ValueError(f"{what} must be a datetime.date, got {value!r}")
+    return value
+
+
+class _RedmineHttp(PMHttp):
+    """`PMHttp` that can send through a caller's `requests.Session` (connection reuse, tests)."""
+
+    def __init__(self, *args: Any, session: requests.Session | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._given_session = session
+
+    def _session(self) -> requests.Session:
+        if self._given_session is not None:
+            return self._given_session
+        return super()._session()
+
+
+class RedmineClient:
+    """Authenticated Redmine REST calls returning JSON; shared by the store and `seed_redmine`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout_s: float = 15,
+        max_attempts: int = 5,
+        session: requests.Session | None = None,
+    ) -> None:
+        if not api_key:
+            raise ValueError("Redmine needs an API key (set REDMINE_API_KEY)")
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"Redmine base URL {base_url!r} is not an http(s) URL")
+        self._api_key = api_key
+        self.http = _RedmineHttp(
+            SYSTEM,
+            base_url,
+            headers={"Accept": "application/json"},
+            describe=describe_redmine_error,
+            policy=RetryPolicy(max_attempts=max_attempts, timeout_s=timeout_s),
+            secrets=[api_key],
+            session=session,
+        )
+
+    def __repr__(self) -> str:
+        return f"RedmineClient({self.http.base_url!r})"
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        operation: str,
+        *,
+        write: bool = False,
+        params: Any = None,
+        body: Any = None,
+        accept: Iterable[int] = (),
+    ) -> requests.Response:
+        """One call with the key in a header (never in the URL); non-2xx outside `accept` raise."""
+        return self.http.request(
+            method,
+            path,
+            operation=operation,
+            write=write,
+            params=params,
+            json=body,
+            headers={"X-Redmine-API-Key": self._api_key},
+            accept=tuple(accept),
+        )
+
+    def get(self, path: str, operation: str, params: Any = None) -> dict[str, Any]:
+        """GET a JSON object."""
+        payload = json_body(self.http, self.call("GET", path, operation, params=params), operation)
+        if not isinstance(payload, dict):
+            raise self.http.error(operation, f"GET {path}: the reply is not a JSON object")
+        return payload
+
+    def pages(
+        self, path: str, collection: str, operation: str, params: dict[str, Any] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every item of a paged collection (`offset`/`limit`, until `total_count`)."""
+        offset = 0
+        seen: set[Any] = set()
+        while True:
+            payload = self.get(path, operation, {**(params or {}), "offset": offset, "limit": 100})
+            items = payload.get(collection)
+            if not isinstance(items, list):
+                raise self.http.error(
+                    operation, f"GET {path}: the reply has no `{collection}` list"
+                )
+            for item in items:
+                if isinstance(item, dict) and item.get("id") not in seen:
+                    seen.add(item.get("id"))
+                    yield item
+            offset += len(items)
+            total = payload.get("total_count")
+            if not items or not isinstance(total, int) or offset >= total:
+                return
+
+
+class RedmineWorklogStore:
+    """Time entries in one Redmine, written for other users (`user_id`) with one API key."""
+
+    system = SYSTEM
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        activity_id: int | None = None,
+        timeout_s: float = 15,
+        max_attempts: int = 5,
+        session: requests.Session | None = None,
+    ) -> None:
+        self._client = RedmineClient(
+            base_url, api_key, timeout_s=timeout_s, max_attempts=max_attempts, session=session
+        )
+        self._http = self._client.http
+        self._activity_id = activity_id
+        self._activity_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"RedmineWorklogStore({self._http.base_url!r})"
+
+    # ------------------------------------------------------------------ WorklogStore
+
+    def list_users(self) -> list[PMUser]:
+        """Active users (`active=True`) and locked ones (`active=False`); needs an admin key."""
+        users = []
+        for status, active in (("1", True), ("3", False)):
+            for item in self._client.pages("users.json", "users", "list users", {"status": status}):
+                name = " ".join(
+                    str(item.get(part) or "").strip() for part in ("firstname", "lastname")
+                ).strip()
+                users.append(
+                    PMUser(
+                        pm_user=str(item["id"]),
+                        login=item.get("login") or None,
+                        email=item.get("mail") or None,
+                        name=name or None,
+                        active=active,
+                    )
+                )
+        return users
+
+    def list_worklogs(
+        self, pm_users: list[str], issues: list[str], start: date, end: date
+    ) -> list[RemoteWorklog]:
+        """Entries carrying our key, of these users on these issues, spent_on start..end."""
+        operation = "list worklogs"
+        _check_day(start, "start")
+        _check_day(end, "end")
+        if start > end:
+            raise ValueError(f"start {start} is after end {end}")
+        users = list(dict.fromkeys(_check_id(u, "user", operation) for u in pm_users))
+        wanted_issues = {_check_id(i, "issue", operation) for i in issues}
+        found: dict[str, RemoteWorklog] = {}
+        for first in range(0, len(users), USERS_PER_LIST):
+            batch = users[first : first + USERS_PER_LIST]
+            params = {"user_id": "|".join(batch), "from": start.isoformat(), "to": end.isoformat()}
+            for entry in self._client.pages("time_entries.json", "time_entries", operation, params):
+                remote = self._remote(entry)
+                if (
+                    remote is not None
+                    and remote.pm_user in batch
+                    and remote.issue in wanted_issues
+                    and start <= remote.work_date <= end
+                ):
+                    found[remote.remote_id] = remote
+        return list(found.values())
+
+    def create(self, planned: PlannedWorklog) -> RemoteWorklog:
+        """POST /time_entries.json → 201 with the entry."""
+        operation = f"create {planned.worklog_key}"
+        body = {"time_entry": self._fields(planned, operation)}
+        response = self._client.call(
+            "POST", "time_entries.json", operation, write=True, body=body, accept=(404, 422)
+        )
+        if response.status_code >= 300:
+            raise self._refused(operation, planned, response)
+        payload = json_body(self._http, response, operation)
+        entry = payload.get("time_entry") if isinstance(payload, dict) else None
+        remote = self._remote(entry) if isinstance(entry, dict) else None
+        if remote is None:
+            raise self._http.error(operation, "the reply does not hold the created time entry")
+        return remote
+
+    def update(self, remote: RemoteWorklog, planned: PlannedWorklog) -> RemoteWorklog:
+        """PUT /time_entries/{id}.json (204): hours, comments, and user/issue/date if they moved."""
+        operation = f"update {planned.worklog_key} (time entry {remote.remote_id})"
+        entry_id = _check_id(remote.remote_id, "time entry", operation)
+        body = {"time_entry": self._fields(planned, operation)}
+        response = self._client.call(
+            "PUT",
+            f"time_entries/{entry_id}.json",
+            operation,
+            write=True,
+            body=body,
+            accept=(404, 422),
+        )
+        if response.status_code == 404:
+            raise self._http.error(
+                operation, f"time entry {entry_id} no longer exists (deleted in Redmine?)"
+            )
+        if response.status_code >= 300:
+            raise self._refused(operation, planned, response)
+        return RemoteWorklog(
+            remote_id=entry_id,
+            worklog_key=planned.worklog_key,
+            pm_user=planned.pm_user,
+            issue=planned.issue,
+            work_date=planned.work_date,
+            seconds=seconds_from_hours(hours_value(planned.seconds)),
+            comment=untagged_comment(tagged_comment(planned.comment, planned.worklog_key)),
+        )
+
+    def delete(self, remote: RemoteWorklog) -> None:
+        """DELETE /time_entries/{id}.json (204); a 404 means it is already gone, which is fine."""
+        operation = f"delete {remote.worklog_key} (time entry {remote.remote_id})"
+        entry_id = _check_id(remote.remote_id, "time entry", operation)
+        self._client.call(
+            "DELETE", f"time_entries/{entry_id}.json", operation, write=True, accept=(404,)
+        )
+
+    # ------------------------------------------------------------------ internals
+
+    def activity_id(self) -> int:
+        """The activity for our entries: the configured one, else "Development", else the default,
+        else the first active one (looked up once)."""
+        with self._activity_lock:
+            if self._activity_id is None:
+                self._activity_id = self._discover_activity()
+            return self._activity_id
+
+    def _discover_activity(self) -> int:
+        operation = "find the time-entry activity"
+        payload = self._client.get("enumerations/time_entry_activities.json", operation)
+        items = payload.get("time_entry_activities")
+        active = [
+            a
+            for a in (items if isinstance(items, list) else [])
+            if isinstance(a, dict) and isinstance(a.get("id"), int) and a.get("active", True)
+        ]
+        for choice in (
+            [a for a in active if str(a.get("name", "")).strip().lower() == PREFERRED_ACTIVITY],
+            [a for a in active if a.get("is_default")],
+            active,
+        ):
+            if choice:
+                return int(choice[0]["id"])
+        raise self._http.error(
+            operation,
+            "Redmine has no active time-entry activity: add one under Administration → "
+            "Enumerations, or configure the activity id",
+        )
+
+    def _fields(self, planned: PlannedWorklog, operation: str) -> dict[str, Any]:
+        _check_day(planned.work_date, "work_date")
+        if planned.seconds <= 0:
+            raise PMError(SYSTEM, operation, f"{planned.seconds} s is not a positive duration")
+        return {
+            "issue_id": int(_check_id(planned.issue, "issue", operation)),
+            "user_id": int(_check_id(planned.pm_user, "user", operation)),
+            "spent_on": planned.work_date.isoformat(),
+            "hours": hours_value(planned.seconds),
+            "activity_id": self.activity_id(),
+            "comments": tagged_comment(planned.comment, planned.worklog_key),
+        }
+
+    def _refused(
+        self, operation: str, planned: PlannedWorklog, response: requests.Response
+    ) -> PMError:
+        """A 404/422 on a write, said in terms of the plan."""
+        where = f"user {planned.pm_user}, issue {planned.issue}, {planned.work_date}"
+        if response.status_code == 404:
+            return self._http.error(
+                operation, f"HTTP 404: issue {planned.issue} (or its project) was not found"
+            )
+        errors = _error_list(response) or [describe_redmine_error(response)]
+        hints = []
+        if any(e.startswith("User ") for e in errors):
+            hints.append(NOT_MEMBER)
+        if any(e.startswith("Issue ") for e in errors):
+            hints.append(
+                f"issue {planned.issue} must exist, be visible to the API key's user, and its "
+                "project must have time tracking enabled"
+            )
+        if any(e.startswith("Activity ") for e in errors):
+            hints.append("the activity must be active in the issue's project")
+        message = f"Redmine refused the time entry ({where}): " + "; ".join(errors)
+        if hints:
+            message += " (" + "; ".join(hints) + ")"
+        return self._http.error(operation, message)
+
+    def _remote(self, entry: dict[str, Any]) -> RemoteWorklog | None:
+        """A listed/created entry as a RemoteWorklog, or None when it does not carry our key."""
+        comments = entry.get("comments")
+        key = key_from_text(comments if isinstance(comments, str) else None)
+        issue = entry.get("issue")
+        user = entry.get("user")
+        if key is None or not isinstance(issue, dict) or not isinstance(user, dict):
+            return None
+        try:
+            return RemoteWorklog(
+                remote_id=str(int(entry["id"])),
+                worklog_key=key,
+                pm_user=str(int(user["id"])),
+                issue=str(int(issue["id"])),
+                work_date=date.fromisoformat(str(entry["spent_on"])),
+                seconds=seconds_from_hours(entry["hours"]),
+                comment=untagged_comment(comments),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+# ---------------------------------------------------------------------- demo / test set-up
+
+
+def seed_redmine(
+    base_url: str,
+    admin_key: str,
+    users: list[dict[str, str]],
+    project: str = "attendance-demo",
+    issues: int = 8,
+) -> dict[str, Any]:
+    """Create (idempotently) a project, users, Manager memberships and `issues` issues.
+
+    `users` are dicts with login, firstname, lastname, mail and optionally password (a random one
+    when missing). `project` is the identifier (lowercase letters, digits, `-`, `_`). Returns
+    `{"project_id": int, "issue_ids": [int, …], "users": {login: id}}`. Roles cannot be created
+    over REST: Redmine's default Manager role (which may log time for other users) is used.
+    """
+    client = RedmineClient(base_url, admin_key)
+    project_id = _ensure_project(client, project)
+    manager = _manager_role(client)
+    user_ids = {spec["login"]: _ensure_user(client, spec) for spec in users}
+    members = {
+        int(m["user"]["id"])
+        for m in client.pages(
+            f"projects/{project_id}/memberships.json", "memberships", "list memberships"
+        )
+        if isinstance(m.get("user"), dict)
+    }
+    for login, user_id in user_ids.items():
+        if user_id in members:
+            continue
+        response = client.call(
+            "POST",
+            f"projects/{project_id}/memberships.json",
+            f"add {login} to {project}",
+            write=True,
+            body={"membership": {"user_id": user_id, "role_ids": [manager]}},
+            accept=(422,),
+        )
+        if response.status_code == 422 and "taken" not in " ".join(_error_list(response)):
+            raise client.http.error(f"add {login} to {project}", describe_redmine_error(response))
+    return {
+        "project_id": project_id,
+        "issue_ids": _ensure_issues(client, project_id, project, issues),
+        "users": user_ids,
+    }
+
+
+def _ensure_project(client: RedmineClient, identifier: str) -> int:
+    operation = f"find project {identifier}"
+    response = client.call("GET", f"projects/{identifier}.json", operation, accept=(404,))
+    if response.status_code == 200:
+        return int(json_body(client.http, response, operation)["project"]["id"])
+    operation = f"create project {identifier}"
+    body = {
+        "project": {
+            "name": identifier,
+            "identifier": identifier,
+            "is_public": False,
+            "enabled_module_names": ["issue_tracking", "time_tracking"],
+        }
+    }
+    response = client.call("POST", "projects.json", operation, write=True, body=body)
+    return int(json_body(client.http, response, operation)["project"]["id"])
+
+
+def _manager_role(client: RedmineClient) -> int:
+    roles = client.get("roles.json", "list roles").get("roles") or []
+    for role in roles:
+        if isinstance(role, dict) and role.get("name") == MANAGER_ROLE:
+            return int(role["id"])
+    raise client.http.error(
+        "list roles",
+        f"no {MANAGER_ROLE!r} role (load Redmine's default data; roles cannot be made over REST)",
+    )
+
+
+def _ensure_user(client: RedmineClient, spec: dict[str, str]) -> int:
+    login = spec["login"]
+    for status in ("1", "3", "2"):  # active, locked, registered
+        for user in client.pages(
+            "users.json", "users", f"find user {login}", {"name": login, "status": status}
+        ):
+            if user.get("login") == login:
+                return int(user["id"])
+    operation = f"create user {login}"
+    body = {
+        "user": {
+            "login": login,
+            "firstname": spec.get("firstname") or login,
+            "lastname": spec.get("lastname") or login,
+            "mail": spec.get("mail") or f"{login}@example.com",
+            "password": spec.get("password") or secrets.token_urlsafe(16),
+            "must_change_passwd": False,
+        }
+    }
+    response = client.call("POST", "users.json", operation, write=True, body=body)
+    return int(json_body(client.http, response, operation)["user"]["id"])
+
+
+def _ensure_issues(client: RedmineClient, project_id: int, name: str, count: int) -> list[int]:
+    subjects = [f"{name} task {n}" for n in range(1, count + 1)]
+    existing: dict[str, int] = {}
+    for issue in client.pages(
+        "issues.json",
+        "issues",
+        "list issues",
+        {"project_id": project_id, "status_id": "*", "subproject_id": "!*"},
+    ):
+        existing.setdefault(str(issue.get("subject")), int(issue["id"]))
+    for subject in subjects:
+        if subject in existing:
+            continue
+        operation = f"create issue {subject!r}"
+        body = {"issue": {"project_id": project_id, "subject": subject}}
+        response = client.call("POST", "issues.json", operation, write=True, body=body)
+        existing[subject] = int(json_body(client.http, response, operation)["issue"]["id"])
+    return [existing[s] for s in subjects]
