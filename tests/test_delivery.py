@@ -2,6 +2,7 @@
 write nothing, dry runs write nothing, and the pusher converges with no duplicates under 5xx,
 429 bursts, replies lost after commit and a process killed mid-push — for every adapter."""
 
+import contextlib
 import random
 from datetime import date, timedelta
 
@@ -131,7 +132,7 @@ def test_a_dry_run_shows_the_diff_and_writes_nothing(pipeline, pm_sim):
 
 def test_a_human_edit_is_reported_as_a_conflict_not_overwritten(pipeline, pm_sim):
     pm, url = pm_sim()
-    _, settings, defs, instance = with_pm(pipeline, resource("jira", url))
+    _, _, defs, instance = with_pm(pipeline, resource("jira", url))
     assert run_sync(defs, *WEEK, instance=instance).success
     victim = pm.worklogs("jira")[0]
     pm.edit_worklog("jira", victim["id"], victim["seconds"] + 1800)
@@ -220,11 +221,9 @@ def test_exactly_once_under_faults_and_a_killed_push_for_every_adapter(pm_sim, s
         window = (date(2026, 11, 1), date(2026, 11, 8))
         pm.set_faults(http5xx=0.15, rate_limit=0.15, lost_reply=0.15, retry_after_s=0.01, seed=seed)
         # First attempt dies part-way; the re-run (faults still on) must converge.
-        try:
-            push_window(DiesAfter(store, rng.randint(3, 20)), plan, *window,
-                        list_users=[], list_issues=[], last_pushed={})  # fmt: skip
-        except Killed:
-            pass
+        dying = DiesAfter(store, rng.randint(3, 20))
+        with contextlib.suppress(Killed):
+            push_window(dying, plan, *window, list_users=[], list_issues=[], last_pushed={})
         outcomes = push_window(store, plan, *window, list_users=[], list_issues=[], last_pushed={})
         assert not [o for o in outcomes if o.action == "failed"], outcomes
         pm.set_faults()
