@@ -53,8 +53,10 @@ def test_a_synced_month_equals_ground_truth_and_payroll_sums_its_days(pipeline):
     stored = table(settings, "SELECT * FROM effective_hours ORDER BY work_date, userid")
     expected = truth_through_rules(sim, settings, *OCTOBER)
     assert len(stored) == len(expected) == len(sim.truth_users()) * 31 - _not_yet_hired(sim)
-    columns = ["userid", "work_date", "status", "effective_hours", "leave_hours", "trip_hours",
-               "overtime_hours", "scheduled_hours", "day_type", "rule_id", "rules_version"]  # fmt: skip
+    columns = [
+        *("userid", "work_date", "status", "effective_hours", "leave_hours", "trip_hours"),
+        *("overtime_hours", "scheduled_hours", "day_type", "rule_id", "rules_version"),
+    ]
     left = stored[columns].assign(work_date=stored["work_date"].astype(str))
     right = expected[columns].assign(work_date=expected["work_date"].astype(str))
     pd.testing.assert_frame_equal(
@@ -185,8 +187,10 @@ def test_a_late_correction_changes_only_its_day_and_locked_months_get_adjustment
 def test_locking_an_empty_month_is_refused(pipeline, capsys):
     _, settings, _, _ = pipeline
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(settings.warehouse_path)) as con:
-        with pytest.raises(ValueError, match="has no rows yet"):
-            lock_month(con, "2026-09", "me")
+    with (
+        duckdb.connect(str(settings.warehouse_path)) as con,
+        pytest.raises(ValueError, match="has no rows yet"),
+    ):
+        lock_month(con, "2026-09", "me")
     assert main(["payroll", "--month", "2026-9"]) == 2
     assert "is not YYYY-MM" in capsys.readouterr().err
