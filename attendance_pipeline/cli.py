@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 import requests
 
 from attendance_pipeline.china_time import today_in_china
-from attendance_pipeline.settings import SIM_DINGTALK_URL
+from attendance_pipeline.settings import SIM_DINGTALK_URL, SIM_PM_URL
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -99,6 +99,16 @@ def _sync(start: str, end: str, dry_run: bool) -> int:
             file=sys.stderr,
         )
         return 2
+    pm = defs.resources.get("pm") if defs.resources else None
+    pm_url = getattr(pm, "base_url", "")
+    if settings.uses_simulator and pm_url == SIM_PM_URL and not _answers(pm_url):
+        print(
+            f"attendance-pipeline sync: the demo profile pushes to the PM simulator, but nothing "
+            f"answers at {pm_url}. Start it with `attendance-pipeline sim pm --port 8702`, set "
+            "PM_SYSTEM=none, or run `attendance-pipeline demo`.",
+            file=sys.stderr,
+        )
+        return 2
     summary = run_sync(defs, first, last, instance=dagster_instance(), dry_run=dry_run)
     return 0 if summary.success else 1
 
@@ -157,7 +167,7 @@ def _payroll(month: str, output: str, lock: bool, by: str) -> int:
 
 def _answers(base_url: str) -> bool:
     try:
-        requests.get(base_url.rstrip("/") + "/_sim/clock", timeout=2)
+        requests.get(base_url.rstrip("/") + "/_sim/calls", timeout=2)
     except requests.RequestException:
         return False
     return True
@@ -173,19 +183,20 @@ def _demo(ui_port: int, sync_days: int, employees: int) -> int:
     env.setdefault("ATTENDANCE_CONFIG_DIR", str(REPO_ROOT / "config"))
     children: list[subprocess.Popen[bytes]] = []
     cli = [sys.executable, "-m", "attendance_pipeline.cli"]
-    if not env.get("DINGTALK_APP_KEY") and _answers(SIM_DINGTALK_URL):
-        print(f"demo: using the DingTalk simulator already running at {SIM_DINGTALK_URL}")
-    elif not env.get("DINGTALK_APP_KEY"):
-        port = str(urlparse(SIM_DINGTALK_URL).port)
-        children.append(
-            subprocess.Popen(
-                [*cli, "sim", "dingtalk", "--port", port, "--employees", str(employees)], env=env
-            )
-        )
+    simulators = [("dingtalk", SIM_DINGTALK_URL, ["--employees", str(employees)])]
+    if not env.get("PM_BASE_URL"):
+        simulators.append(("pm", SIM_PM_URL, ["--employees", str(employees)]))
+    for system, url, extra in simulators if not env.get("DINGTALK_APP_KEY") else []:
+        if _answers(url):
+            print(f"demo: using the {system} simulator already running at {url}")
+            continue
+        port = str(urlparse(url).port)
+        child = subprocess.Popen([*cli, "sim", system, "--port", port, *extra], env=env)
+        children.append(child)
         deadline = time.monotonic() + 30
-        while not _answers(SIM_DINGTALK_URL):
-            if time.monotonic() > deadline or children[0].poll() is not None:
-                print("demo: the DingTalk simulator did not start", file=sys.stderr)
+        while not _answers(url):
+            if time.monotonic() > deadline or child.poll() is not None:
+                print(f"demo: the {system} simulator did not start", file=sys.stderr)
                 _stop(children)
                 return 1
             time.sleep(0.2)
