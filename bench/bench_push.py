@@ -140,8 +140,15 @@ def bench_redmine(count: int) -> dict | None:
     made = seed_redmine(url, key, people, project=project, issues=10)
     users = [str(made["users"][p["login"]]) for p in people]
     issues = [str(i) for i in made["issue_ids"]]
-    store = RedmineWorklogStore(url, key)
-    activity = store._activity()
+    calls = {"reads": 0, "writes": 0}
+
+    class CountingSession(requests.Session):
+        def request(self, method: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+            calls["reads" if str(method).upper() == "GET" else "writes"] += 1
+            return super().request(method, *args, **kwargs)
+
+    store = RedmineWorklogStore(url, key, session=CountingSession())
+    activity = store.activity_id()
     session = requests.Session()
     session.headers["X-Redmine-API-Key"] = key
     raw_count = min(count, 300)
@@ -163,14 +170,6 @@ def bench_redmine(count: int) -> dict | None:
         )
         reply.raise_for_status()
     raw = raw_count / (time.perf_counter() - started)
-    calls = {"reads": 0, "writes": 0}
-    original = store._session.request
-
-    def counting(method: str, *args: Any, **kwargs: Any) -> requests.Response:
-        calls["reads" if method.upper() == "GET" else "writes"] += 1
-        return original(method, *args, **kwargs)
-
-    store._session.request = counting  # type: ignore[method-assign]
     result = measure_pusher(store, plan_for(users, issues, count), lambda: dict(calls))
     result["raw_rate"] = raw
     return result

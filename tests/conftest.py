@@ -24,6 +24,8 @@ from attendance_pipeline.simulators.dingtalk import (
 )
 
 
+pytest_plugins = ["tests.redmine_fixture"]
+
 @pytest.fixture
 def dingtalk_sim() -> Iterator[Callable[..., tuple[DingTalkSimulator, str]]]:
     """Factory: dingtalk_sim(**config_overrides) -> (sim, url).

@@ -19,7 +19,10 @@
   `total_count`, and filters issues and dates again on the client. Dates are checked here: Redmine
   silently ignores an invalid `from`/`to` and would return everything.
 - Retries and error mapping are `PMHttp`'s: reads retry with backoff; a write whose reply was lost
-  raises `OutcomeUnknown` (the pusher re-lists). A missing or wrong key is a 401 with an empty body.
+  raises `OutcomeUnknown` (the pusher re-lists). A missing or wrong key is a 401 with an empty body
+  on writes and on `/users*`, but Redmine answers *reads* of time entries and enumerations with a
+  wrong key as if anonymous (200, public projects only): the store checks the key once with
+  `/users/current.json` before its first listing.
 
 `seed_redmine` prepares a project, users, memberships (Manager role) and issues over REST with an
 administrator's key, for the demo and the integration tests.
@@ -221,7 +224,9 @@ class RedmineClient:
         offset = 0
         seen: set[Any] = set()
         while True:
-            payload = self.get(path, operation, {**(params or {}), "offset": offset, "limit": 100})
+            payload = self.get(
+                path, operation, {**(params or {}), "offset": offset, "limit": PAGE_LIMIT}
+            )
             items = payload.get(collection)
             if not isinstance(items, list):
                 raise self.http.error(
@@ -257,7 +262,8 @@ class RedmineWorklogStore:
         )
         self._http = self._client.http
         self._activity_id = activity_id
-        self._activity_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._key_checked = False
 
     def __repr__(self) -> str:
         return f"RedmineWorklogStore({self._http.base_url!r})"
@@ -294,15 +300,18 @@ class RedmineWorklogStore:
             raise ValueError(f"start {start} is after end {end}")
         users = list(dict.fromkeys(_check_id(u, "user", operation) for u in pm_users))
         wanted_issues = {_check_id(i, "issue", operation) for i in issues}
+        if users:
+            self._check_key(operation)
         found: dict[str, RemoteWorklog] = {}
         for first in range(0, len(users), USERS_PER_LIST):
             batch = users[first : first + USERS_PER_LIST]
+            batch_set = set(batch)
             params = {"user_id": "|".join(batch), "from": start.isoformat(), "to": end.isoformat()}
             for entry in self._client.pages("time_entries.json", "time_entries", operation, params):
                 remote = self._remote(entry)
                 if (
                     remote is not None
-                    and remote.pm_user in batch
+                    and remote.pm_user in batch_set
                     and remote.issue in wanted_issues
                     and start <= remote.work_date <= end
                 ):
@@ -364,10 +373,19 @@ class RedmineWorklogStore:
 
     # ------------------------------------------------------------------ internals
 
+    def _check_key(self, operation: str) -> None:
+        """Fail on a wrong key before reading: Redmine answers a *read* with a wrong key as if
+        anonymous (200, public data only), so an empty list would look like "nothing logged"."""
+        with self._lock:
+            if self._key_checked:
+                return
+            self._client.call("GET", "users/current.json", operation)  # 401 for a wrong key
+            self._key_checked = True
+
     def activity_id(self) -> int:
         """The activity for our entries: the configured one, else "Development", else the default,
         else the first active one (looked up once)."""
-        with self._activity_lock:
+        with self._lock:
             if self._activity_id is None:
                 self._activity_id = self._discover_activity()
             return self._activity_id
@@ -414,15 +432,17 @@ class RedmineWorklogStore:
         where = f"user {planned.pm_user}, issue {planned.issue}, {planned.work_date}"
         if response.status_code == 404:
             return self._http.error(
-                operation, f"HTTP 404: issue {planned.issue} (or its project) was not found"
+                operation,
+                f"HTTP 404: not found (is PM_BASE_URL Redmine's root URL? does issue "
+                f"{planned.issue} exist?)",
             )
         errors = _error_list(response) or [describe_redmine_error(response)]
         hints = []
         if any(e.startswith("User ") for e in errors):
             hints.append(NOT_MEMBER)
-        if any(e.startswith("Issue ") for e in errors):
+        if any(e.startswith(("Issue ", "Project ")) for e in errors):
             hints.append(
-                f"issue {planned.issue} must exist, be visible to the API key's user, and its "
+                f"issue {planned.issue} must exist and be visible to the API key's user, and its "
                 "project must have time tracking enabled"
             )
         if any(e.startswith("Activity ") for e in errors):

@@ -16,6 +16,8 @@
 - `timespent` is a string of hours (or of `timespent_unit_hours`-hour units for projects that
   count days), written with up to 4 decimals and read back rounded to the whole minute (the plan
   is in whole minutes).
+- `timeremain` is never sent: the contract lists no such field, and whether a real TAPD then
+  leaves the entity's remaining effort alone is unverified.
 - TAPD answers HTTP 200 for almost everything: every reply must be JSON with `status == 1`, and an
   unknown path answers 200 "Hello world", reported as a wrong base URL. A delete that says
   `status: 1` can still list the id under `data.data.failed`.

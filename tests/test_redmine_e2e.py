@@ -1,0 +1,169 @@
+"""The whole pipeline into a real Redmine: a month from the DingTalk simulator lands as time
+entries equal to effective hours; a re-run writes nothing; a hand edit is a conflict; a late 补卡
+updates exactly one entry; a person leaving the pilot scope has their entries deleted."""
+
+import uuid
+from datetime import date, timedelta
+
+import duckdb
+import pytest
+import requests
+import yaml
+
+from attendance_pipeline.definitions import build_definitions
+from attendance_pipeline.resources.pm import PMResource
+from attendance_pipeline.sync import run_sync
+from tests.conftest import SIM_TODAY
+
+pytestmark = [pytest.mark.redmine, pytest.mark.slow]
+
+
+def late_correction_in(sim, first: date) -> tuple[str, date, date, date]:
+    """(userid, day, before, after): a 补卡 in `first`'s month that arrives after it ends."""
+    end = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    before = end + timedelta(days=1)
+    sim.set_today(SIM_TODAY)
+    for approval in sim.truth_approvals(end - timedelta(days=6), end):
+        day = date.fromisoformat(approval["beginTime"][:10])
+        if approval["bizType"] != 4 or day < first:
+            continue
+        user = approval["userId"]
+        sim.set_today(before)
+        early = sim.truth_attendance(day, day, [user])
+        sim.set_today(day + timedelta(days=6))
+        late = sim.truth_attendance(day, day, [user])
+        sim.set_today(SIM_TODAY)
+        if early != late:
+            return user, day, before, day + timedelta(days=6)
+    raise AssertionError("no 补卡 arriving after the month ended")
+
+
+def effective(settings, userids: list[str]) -> dict:
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        return {
+            (u, str(d)): h
+            for u, d, h in con.execute(
+                "SELECT userid, work_date, effective_hours FROM effective_hours "
+                "WHERE countable AND userid IN (SELECT unnest(?))",
+                [userids],
+            ).fetchall()
+        }
+
+
+def entries(redmine, project_id: int) -> list[dict]:
+    found, offset = [], 0
+    while True:
+        page = redmine.get(
+            "time_entries.json", project_id=project_id, limit=100, offset=offset
+        ).json()
+        found += page["time_entries"]
+        offset += 100
+        if offset >= page["total_count"]:
+            return found
+
+
+def test_a_month_into_real_redmine(pipeline, redmine):
+    from attendance_pipeline.pm.redmine import seed_redmine
+
+    sim, settings, defs, instance = pipeline
+    userid, day, before, after = late_correction_in(sim, date(2026, 10, 1))
+    people = {u["userid"]: u for u in sim.truth_users()}
+
+    def mail(user: dict) -> str | None:
+        return user.get("org_email") or user.get("email")
+
+    assert mail(people[userid])
+    others = [u for u in people.values() if u["userid"] != userid and mail(u)]
+    team = [people[userid], *others[:5]]
+    tag = uuid.uuid4().hex[:6]
+    made = seed_redmine(
+        redmine.url,
+        redmine.admin_key,
+        [
+            {
+                "login": mail(u).split("@")[0],
+                "firstname": u["name"][:1],
+                "lastname": u["name"][1:] or u["name"],
+                "mail": mail(u),
+            }
+            for u in team
+        ],
+        project=f"e2e-{tag}",
+        issues=2,
+    )
+    issue = made["issue_ids"][0]
+    (settings.config_dir / "allocations.csv").write_text(
+        f"userid,dept_id,issue,share\n,1,{issue},1\n", encoding="utf-8"
+    )
+    scope_users = [u["userid"] for u in team]
+    pipeline_yaml = settings.config_dir / "pipeline.yaml"
+    pipeline_yaml.write_text(
+        yaml.safe_dump({"scope": {"departments": [], "users": scope_users}}), encoding="utf-8"
+    )
+    pm = PMResource(system="redmine", base_url=redmine.url, token=redmine.admin_key)
+    defs = build_definitions(settings, {"dingtalk": defs.resources["dingtalk"], "pm": pm})
+    month = (date(2026, 10, 1), before - timedelta(days=1))
+
+    sim.set_today(before)
+    first = run_sync(defs, *month, instance=instance)
+    assert first.success, first.render()
+    held = entries(redmine, made["project_id"])
+    assert first.worklogs["created"] == len(held) > 0
+
+    # Hours per user-day in Redmine equal effective hours.
+    mails = {u["userid"]: mail(u) for u in team}
+    ids = {str(made["users"][mails[u].split("@")[0]]): u for u in scope_users}
+    in_redmine = {(ids[str(e["user"]["id"])], e["spent_on"]): e["hours"] for e in held}
+    expected = effective(settings, scope_users)
+    assert in_redmine == pytest.approx(expected)
+
+    # A second run writes nothing.
+    second = run_sync(defs, *month, instance=instance)
+    counts = second.worklogs
+    assert counts["created"] == counts["updated"] == counts["deleted"] == 0
+
+    # A person edits an entry by hand: reported as a conflict, not overwritten.
+    edited = next(e for e in held if ids[str(e["user"]["id"])] != userid)
+    put = requests.put(
+        f"{redmine.url}/time_entries/{edited['id']}.json",
+        json={"time_entry": {"hours": edited["hours"] + 1}},
+        headers={"X-Redmine-API-Key": redmine.admin_key},
+        timeout=30,
+    )
+    assert put.status_code == 204
+    third = run_sync(defs, *month, instance=instance)
+    assert third.worklogs["conflict"] == 1 and third.worklogs["updated"] == 0
+
+    # The 补卡 arrives: exactly the entries of days whose hours changed are updated.
+    sim.set_today(after)
+    fourth = run_sync(defs, *month, instance=instance)
+    now = {
+        (ids[str(e["user"]["id"])], e["spent_on"]): e["hours"]
+        for e in entries(redmine, made["project_id"])
+    }
+    editor = ids[str(edited["user"]["id"])]
+    edited_key = (editor, edited["spent_on"])
+    hours_now = effective(settings, scope_users)
+    moved = {k for k in hours_now if hours_now[k] != expected.get(k)}
+    assert (userid, str(day)) in moved
+    assert fourth.worklogs["updated"] == len(moved) and fourth.worklogs["created"] == 0
+    assert {k for k in now if now[k] != in_redmine.get(k) and k != edited_key} == moved
+    assert {k: v for k, v in now.items() if k != edited_key} == pytest.approx(
+        {k: v for k, v in hours_now.items() if k != edited_key}
+    )
+    assert now[edited_key] == edited["hours"] + 1  # the person's edit still stands
+
+    # Someone leaves the pilot: their entries in the window are deleted, nobody else's.
+    leaver = next(u for u in scope_users if u not in (userid, editor))
+    pipeline_yaml.write_text(
+        yaml.safe_dump(
+            {"scope": {"departments": [], "users": [u for u in scope_users if u != leaver]}}
+        ),
+        encoding="utf-8",
+    )
+    fifth = run_sync(defs, *month, instance=instance)
+    gone = sum(1 for (u, _), _h in now.items() if u == leaver)
+    assert fifth.worklogs["deleted"] == gone > 0
+    left = entries(redmine, made["project_id"])
+    assert all(ids[str(e["user"]["id"])] != leaver for e in left)
+    assert len(left) == len(now) - gone
