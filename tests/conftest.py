@@ -23,8 +23,8 @@ from attendance_pipeline.simulators.dingtalk import (
     RunningSimulator,
 )
 
-
 pytest_plugins = ["tests.redmine_fixture"]
+
 
 @pytest.fixture
 def dingtalk_sim() -> Iterator[Callable[..., tuple[DingTalkSimulator, str]]]:
