@@ -176,6 +176,19 @@ RECONCILIATION = pa.schema(
     ]
 )
 
+# Every failed external call or rejected row (DESIGN section 3); no secrets in messages.
+SYNC_ERRORS = pa.schema(
+    [
+        ("at", TS),
+        ("system", pa.string()),
+        ("operation", pa.string()),
+        ("partition", pa.string()),
+        ("key", pa.string()),
+        ("error_class", pa.string()),
+        ("message", pa.string()),
+    ]
+)
+
 SCHEMAS: dict[str, pa.Schema] = {
     "dingtalk_roster": ROSTER,
     "raw_attendance": RAW_ATTENDANCE,

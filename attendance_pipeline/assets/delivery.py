@@ -1,6 +1,7 @@
 """Delivery to the PM system: accounts, identity mapping, the worklog plan, the push and the
 reconciliation. Thin wiring around `attendance_pipeline.pm`."""
 
+from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
@@ -8,6 +9,7 @@ import dagster as dg
 import pandas as pd
 
 from attendance_pipeline.assets.partitions import DAILY, window_dates
+from attendance_pipeline.checks import check_result, failing_gates, gates, specs_for
 from attendance_pipeline.china_time import days, now_in_china
 from attendance_pipeline.pm.mapping import load_explicit_mapping, match_users
 from attendance_pipeline.pm.plan import (
@@ -24,6 +26,7 @@ from attendance_pipeline.schemas import (
     PM_USERS,
     PUSHED_WORKLOGS,
     RECONCILIATION,
+    SYNC_ERRORS,
     USER_MAPPING,
     empty_frame,
     to_table,
@@ -72,7 +75,9 @@ def pm_users(context: dg.AssetExecutionContext, pm: PMResource) -> pd.DataFrame:
         for a in accounts
     ]
     frame = pd.DataFrame(rows, columns=PM_USERS.names) if rows else empty_frame(PM_USERS)
-    context.add_output_metadata({"rows": len(frame), "accounts": len(accounts)})
+    context.add_output_metadata(
+        output_name="result", metadata={"rows": len(frame), "accounts": len(accounts)}
+    )
     return frame
 
 
@@ -80,6 +85,7 @@ def pm_users(context: dg.AssetExecutionContext, pm: PMResource) -> pd.DataFrame:
     **DELIVERY,
     metadata={"partition_column": "snapshot_date"},
     kinds={"parquet"},
+    check_specs=specs_for("user_mapping"),
     description="DingTalk user → PM account, per day, with the strategy used or why not.",
 )
 def user_mapping(
@@ -88,7 +94,7 @@ def user_mapping(
     pm: PMResource,
     dingtalk_roster: pd.DataFrame,
     pm_users: pd.DataFrame,
-) -> pd.DataFrame:
+) -> Iterator[dg.Output[pd.DataFrame] | dg.AssetCheckResult]:
     from attendance_pipeline.pm.base import PMUser
 
     scope = company_config.pipeline().scope
@@ -109,7 +115,8 @@ def user_mapping(
     latest = frame[frame["snapshot_date"] == frame["snapshot_date"].max()] if len(frame) else frame
     problems = latest[(latest["status"] != "mapped") & latest["in_scope"]]
     context.add_output_metadata(
-        {
+        output_name="result",
+        metadata={
             "rows": len(frame),
             "mapped": int((latest["status"] == "mapped").sum()),
             "unmapped": int((latest["status"] == "unmapped").sum()),
@@ -120,15 +127,25 @@ def user_mapping(
                 if len(problems)
                 else "every in-scope employee is mapped"
             ),
-        }
+        },
     )
-    return frame[USER_MAPPING.names]
+    frame = frame[USER_MAPPING.names]
+    yield dg.Output(frame)
+    if pm.system == "none":
+        yield dg.AssetCheckResult(
+            check_name="mapping_valid",
+            passed=True,
+            description="PM_SYSTEM=none: nothing is pushed, so nobody needs a PM account",
+        )
+    else:
+        yield check_result("user_mapping", gates.mapping_gate(frame))
 
 
 @dg.asset(
     **DELIVERY,
     metadata={"partition_column": "work_date"},
     kinds={"parquet"},
+    check_specs=specs_for("worklog_plan"),
     description="Worklogs to hold in the PM system: countable hours of mapped, in-scope people "
     "split over issues by config/allocations.csv, each with a deterministic worklog_key.",
 )
@@ -139,7 +156,7 @@ def worklog_plan(
     effective_hours: pd.DataFrame,
     dingtalk_roster: pd.DataFrame,
     user_mapping: pd.DataFrame,
-) -> pd.DataFrame:
+) -> Iterator[dg.Output[pd.DataFrame] | dg.AssetCheckResult]:
     rules = company_config.rules()
     allocations = load_allocations(company_config.path_of("allocations.csv"))
     plans, skipped_all = [], []
@@ -162,7 +179,8 @@ def worklog_plan(
     frame = pd.concat(plans, ignore_index=True) if plans else empty_frame(WORKLOG_PLAN)
     skipped = pd.concat(skipped_all, ignore_index=True) if skipped_all else pd.DataFrame()
     context.add_output_metadata(
-        {
+        output_name="result",
+        metadata={
             "rows": len(frame),
             "hours": float(frame["seconds"].sum() / 3600) if len(frame) else 0.0,
             "employee_days_skipped": len(skipped),
@@ -174,9 +192,10 @@ def worklog_plan(
                 .head(10)
                 .to_markdown(index=False)
             ),
-        }
+        },
     )
-    return frame
+    yield dg.Output(frame)
+    yield check_result("worklog_plan", gates.plan_gate(frame, effective_hours, user_mapping))
 
 
 def _str(value: Any) -> str | None:
@@ -217,6 +236,24 @@ def _ledger_targets(
             [system, start, end],
         ).fetchall()
     return {r[0] for r in rows if r[0]}, {r[1] for r in rows if r[1]}
+
+
+def record_sync_error(
+    warehouse: WarehouseResource,
+    system: str,
+    operation: str,
+    partition: str,
+    key: str,
+    error_class: str,
+    message: str,
+) -> None:
+    """Append one row to the DuckDB `sync_errors` table (messages carry no secrets)."""
+    with warehouse.connect() as con:
+        ensure_table(con, "sync_errors", SYNC_ERRORS)
+        con.execute(
+            "INSERT INTO sync_errors VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [now_in_china(), system, operation, partition, key, error_class, message[:2000]],
+        )
 
 
 def _outcome_frame(outcomes: list[Outcome], system: str, dry_run: bool) -> pd.DataFrame:
@@ -264,8 +301,19 @@ def pushed_worklogs(
     dry_run = _dry_run(context, config)
     store = pm.store()
     if store is None:
-        context.add_output_metadata({"rows": 0, "skipped": "PM_SYSTEM=none: nothing pushed"})
+        context.add_output_metadata(
+            output_name="result", metadata={"rows": 0, "skipped": "PM_SYSTEM=none: nothing pushed"}
+        )
         return empty_frame(PUSHED_WORKLOGS)
+    problems = failing_gates(context.instance)
+    if problems and not dry_run:
+        message = "; ".join(problems)
+        record_sync_error(warehouse, pm.system, "push", f"{start}..{end}", "", "Blocked", message)
+        raise dg.Failure(
+            description="refusing to push: blocking quality gates are failing or have not run "
+            f"({message}). Fix the data, re-run the upstream assets, then push.",
+            metadata={"failing_gates": dg.MetadataValue.json(problems)},
+        )
     users, issues = _ledger_targets(warehouse, pm.system, start, end)
     users |= set(user_mapping["pm_user"].dropna())
     outcomes = push_window(
@@ -289,7 +337,8 @@ def pushed_worklogs(
         con.unregister("_outcomes")
     counts = frame["action"].value_counts()
     context.add_output_metadata(
-        {
+        output_name="result",
+        metadata={
             "rows": len(frame),
             "dry_run": dry_run,
             **{
@@ -303,9 +352,12 @@ def pushed_worklogs(
                 .head(15)
                 .to_markdown(index=False)
             ),
-        }
+        },
     )
     failed = frame[frame["action"] == "failed"]
+    for row in failed.itertuples():
+        day, key = str(row.work_date), str(row.worklog_key)
+        record_sync_error(warehouse, pm.system, "write", day, key, "WriteFailed", row.message)
     if len(failed):
         raise dg.Failure(
             description=f"{len(failed)} worklog write(s) failed; the ledger has the details. "
@@ -320,6 +372,7 @@ def pushed_worklogs(
     deps=["pushed_worklogs"],
     metadata={"partition_column": "work_date"},
     kinds={"parquet"},
+    check_specs=specs_for("worklog_reconciliation"),
     description="Re-reads the PM system and compares it with the plan, key by key.",
 )
 def worklog_reconciliation(
@@ -328,12 +381,18 @@ def worklog_reconciliation(
     warehouse: WarehouseResource,
     worklog_plan: pd.DataFrame,
     user_mapping: pd.DataFrame,
-) -> pd.DataFrame:
+) -> Iterator[dg.Output[pd.DataFrame] | dg.AssetCheckResult]:
     start, end = window_dates(context)
     store = pm.store()
     if store is None:
-        context.add_output_metadata({"rows": 0, "skipped": "PM_SYSTEM=none"})
-        return empty_frame(RECONCILIATION)
+        context.add_output_metadata(
+            output_name="result", metadata={"rows": 0, "skipped": "PM_SYSTEM=none"}
+        )
+        frame = empty_frame(RECONCILIATION)
+        yield dg.Output(frame)
+        yield check_result("worklog_reconciliation", gates.reconciliation_gate(frame))
+        yield check_result("worklog_reconciliation", gates.reconciliation_conflicts_gate(frame))
+        return
     users, issues = _ledger_targets(warehouse, pm.system, start, end)
     users |= set(user_mapping["pm_user"].dropna()) | set(worklog_plan["pm_user"])
     issues |= set(worklog_plan["issue"])
@@ -385,12 +444,24 @@ def worklog_reconciliation(
     )
     counts = frame["status"].value_counts()
     context.add_output_metadata(
-        {
+        output_name="result",
+        metadata={
             "rows": len(frame),
             **{
                 s: int(counts.get(s, 0))
                 for s in ("ok", "missing", "extra", "different", "conflict")
             },
-        }
+        },
     )
-    return frame
+    yield dg.Output(frame)
+    if context.run.tags.get("attendance/dry_run") == "true":
+        for name in ("reconciled", "no_conflicts"):
+            yield dg.AssetCheckResult(
+                check_name=name,
+                passed=True,
+                description="dry run: nothing was written, so the remote is not expected to "
+                "hold the plan (see the metadata for the difference)",
+            )
+        return
+    yield check_result("worklog_reconciliation", gates.reconciliation_gate(frame))
+    yield check_result("worklog_reconciliation", gates.reconciliation_conflicts_gate(frame))

@@ -1,10 +1,15 @@
 """Effective hours per employee per day, in the lake and in the DuckDB warehouse."""
 
+import hashlib
+from collections.abc import Iterator
+
 import dagster as dg
 import pandas as pd
 
 from attendance_pipeline.assets.partitions import DAILY, window_dates
+from attendance_pipeline.checks import check_result, gates, specs_for
 from attendance_pipeline.hours.engine import derive_effective_hours
+from attendance_pipeline.hours.reference import derive_frame
 from attendance_pipeline.resources.config import ConfigFolder
 from attendance_pipeline.resources.warehouse import WarehouseResource
 from attendance_pipeline.schemas import EFFECTIVE_HOURS, to_table
@@ -19,6 +24,7 @@ from attendance_pipeline.warehouse import replace_rows
     metadata={"partition_column": "work_date"},
     group_name="hours",
     kinds={"pandas", "duckdb", "parquet"},
+    check_specs=specs_for("effective_hours"),
     description="Effective hours: one row per active employee per day, with status, rule and "
     "a readable explanation (docs/rules.md).",
 )
@@ -29,17 +35,13 @@ def effective_hours(
     dingtalk_roster: pd.DataFrame,
     raw_attendance: pd.DataFrame,
     raw_approvals: pd.DataFrame,
-) -> pd.DataFrame:
+) -> Iterator[dg.Output[pd.DataFrame] | dg.AssetCheckResult]:
     start, end = window_dates(context)
     rules = company_config.rules()
-    frame = derive_effective_hours(
-        dingtalk_roster,
-        raw_attendance,
-        raw_approvals,
-        company_config.overrides(),
-        rules,
-        company_config.calendar(),
-    )
+    overrides, calendar = company_config.overrides(), company_config.calendar()
+    quality = company_config.quality()
+    inputs = (dingtalk_roster, raw_attendance, raw_approvals)
+    frame = derive_effective_hours(*inputs, overrides, rules, calendar)
     table = to_table(frame, EFFECTIVE_HOURS, "asset effective_hours")
     with warehouse.connect() as con:
         replace_rows(
@@ -59,7 +61,8 @@ def effective_hours(
             "follow DingTalk's schedule. Add config/calendar.csv for that year."
         )
     context.add_output_metadata(
-        {
+        output_name="result",
+        metadata={
             "rows": len(frame),
             "effective_hours_total": float(frame["effective_hours"].sum()),
             "overtime_hours_total": float(frame["overtime_hours"].sum()),
@@ -75,6 +78,29 @@ def effective_hours(
                 .head(10)
                 .to_markdown(index=False)
             ),
-        }
+        },
     )
-    return frame
+    yield dg.Output(frame)
+    yield check_result(
+        "effective_hours",
+        gates.completeness_gate(*inputs, calendar, start, end, quality=quality),
+    )
+    # The independent re-derivation runs one day at a time (~400 rows/s): past
+    # `rederive_max_employees` a stable sample of employees is re-derived and compared.
+    sample = _sample(dingtalk_roster["userid"].unique().tolist(), quality.rederive_max_employees)
+    hours, roster, attendance, approvals = (f[f["userid"].isin(sample)] for f in (frame, *inputs))
+    rederived = derive_frame(roster, attendance, approvals, overrides, rules, calendar)
+    yield check_result(
+        "effective_hours", gates.hours_gate(hours, rederived, roster, quality=quality)
+    )
+    yield check_result(
+        "effective_hours", gates.calendar_gate(frame["work_date"].unique(), calendar)
+    )
+    yield check_result("effective_hours", gates.patterns_gate(frame, quality))
+
+
+def _sample(userids: list[str], limit: int) -> set[str]:
+    if len(userids) <= limit:
+        return set(userids)
+    ranked = sorted(userids, key=lambda u: hashlib.sha256(u.encode()).hexdigest())
+    return set(ranked[:limit])

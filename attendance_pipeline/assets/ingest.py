@@ -4,16 +4,22 @@ Each asset body works on the run's whole time window (one day or a year), so a b
 run; the lake IO manager splits the returned frame into daily Parquet partitions.
 """
 
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pandas as pd
+import pyarrow.parquet as pq
 
 from attendance_pipeline.assets.partitions import DAILY, window_dates
+from attendance_pipeline.checks import check_result, gates, specs_for
 from attendance_pipeline.china_time import days, now_in_china
 from attendance_pipeline.dingtalk import DingTalkClient
 from attendance_pipeline.dingtalk.records import approvals_frame, attendance_frame, roster_frame
 from attendance_pipeline.resources.dingtalk import DingTalkResource
+from attendance_pipeline.resources.warehouse import WarehouseResource
 
 INGEST: dict[str, Any] = {
     "partitions_def": DAILY,
@@ -58,17 +64,21 @@ def _call_metadata(client: DingTalkClient) -> dict[str, Any]:
 @dg.asset(
     **INGEST,
     metadata={"partition_column": "snapshot_date"},
+    check_specs=specs_for("dingtalk_roster"),
     description="Daily snapshot of the DingTalk roster (whole department tree; e-mail and mobile "
     "stay in the lake for identity matching).",
 )
-def dingtalk_roster(context: dg.AssetExecutionContext, dingtalk: DingTalkResource) -> pd.DataFrame:
+def dingtalk_roster(
+    context: dg.AssetExecutionContext, dingtalk: DingTalkResource, warehouse: WarehouseResource
+) -> Iterator[dg.Output[pd.DataFrame] | dg.AssetCheckResult]:
     start, end = window_dates(context)
     client = _client(context, dingtalk)
     departments = client.list_departments()
     users = client.list_users([1, *(int(d["dept_id"]) for d in departments)])
     frame = roster_frame(users, days(start, end), now_in_china(), departments)
     context.add_output_metadata(
-        {
+        output_name="result",
+        metadata={
             "rows": len(frame),
             "employees": int(frame["userid"].nunique()),
             "departments": len(departments),
@@ -77,26 +87,31 @@ def dingtalk_roster(context: dg.AssetExecutionContext, dingtalk: DingTalkResourc
             ),
             "preview": _preview(frame, ["snapshot_date", "userid", "name", "dept_ids", "title"]),
             **_call_metadata(client),
-        }
+        },
     )
-    return frame
+    yield dg.Output(frame)
+    previous = Path(warehouse.lake_dir) / "dingtalk_roster" / f"{start - timedelta(days=1)}.parquet"
+    previous_rows = pq.read_metadata(previous).num_rows if previous.exists() else None
+    yield check_result("dingtalk_roster", gates.roster_gate(frame, previous_rows))
 
 
 @dg.asset(
     **INGEST,
     metadata={"partition_column": "work_date"},
+    check_specs=specs_for("raw_attendance"),
     description="DingTalk attendance results: one row per scheduled check point (attendance/list).",
 )
 def raw_attendance(
     context: dg.AssetExecutionContext, dingtalk: DingTalkResource, dingtalk_roster: pd.DataFrame
-) -> pd.DataFrame:
+) -> Iterator[dg.Output[pd.DataFrame] | dg.AssetCheckResult]:
     start, end = window_dates(context)
     userids = sorted(dingtalk_roster["userid"].unique())
     client = _client(context, dingtalk)
     records = client.attendance(userids, start, end)
     frame = attendance_frame(records, now_in_china())
     context.add_output_metadata(
-        {
+        output_name="result",
+        metadata={
             "rows": len(frame),
             "employees": len(userids),
             "rows_by_day": dg.MetadataValue.json(_per_day(frame, "work_date")),
@@ -107,27 +122,30 @@ def raw_attendance(
                 frame, ["userid", "work_date", "check_type", "time_result", "source_type"]
             ),
             **_call_metadata(client),
-        }
+        },
     )
-    return frame
+    yield dg.Output(frame)
+    yield check_result("raw_attendance", gates.raw_attendance_gate(frame, start, end))
 
 
 @dg.asset(
     **INGEST,
     metadata={"partition_column": "work_date"},
+    check_specs=specs_for("raw_approvals"),
     description="DingTalk approvals (leave, trip, overtime, 补卡, field work): one row per "
     "approval and day it overlaps.",
 )
 def raw_approvals(
     context: dg.AssetExecutionContext, dingtalk: DingTalkResource, dingtalk_roster: pd.DataFrame
-) -> pd.DataFrame:
+) -> Iterator[dg.Output[pd.DataFrame] | dg.AssetCheckResult]:
     start, end = window_dates(context)
     userids = sorted(dingtalk_roster["userid"].unique())
     client = _client(context, dingtalk)
     approvals = client.approvals(userids, start, end)
     frame = approvals_frame(approvals, start, end, now_in_china())
     context.add_output_metadata(
-        {
+        output_name="result",
+        metadata={
             "rows": len(frame),
             "approvals": len(approvals),
             "by_tag": dg.MetadataValue.json(
@@ -137,6 +155,7 @@ def raw_approvals(
                 frame, ["work_date", "userid", "tag_name", "sub_type", "begin_time", "end_time"]
             ),
             **_call_metadata(client),
-        }
+        },
     )
-    return frame
+    yield dg.Output(frame)
+    yield check_result("raw_approvals", gates.raw_approvals_gate(frame, start, end))

@@ -1,5 +1,92 @@
-"""Asset checks (data-quality gates), declared beside the layers they guard."""
+"""Asset checks (data-quality gates), declared beside the layers they guard.
+
+The gates themselves are plain Great Expectations code in `checks/gates.py`; this module turns a
+`GateResult` into a Dagster `AssetCheckResult` and lists the check specs each asset declares.
+Blocking checks (ERROR) stop downstream steps of the same run; `pushed_worklogs` also asks the
+instance for the latest results of these checks before writing anything (`failing_gates`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 import dagster as dg
+
+# (asset, check name, blocking, description). Blocking = ERROR severity.
+GATES: list[tuple[str, str, bool, str]] = [
+    ("dingtalk_roster", "roster_valid", True,
+     "unique employees per day; not empty; not suddenly halved against the previous snapshot"),
+    ("raw_attendance", "raw_attendance_valid", True,
+     "schema, allowed values, unique ids and check points, work dates inside the partition"),
+    ("raw_approvals", "raw_approvals_valid", True,
+     "allowed biz types and units, unique (approval, day), days inside the partition"),
+    ("effective_hours", "inputs_complete", True,
+     "every active employee has check points on each statutory workday, or an approval"),
+    ("effective_hours", "hours_valid", True,
+     "one row per employee-day; 0-24 h; hours agree with an independent re-derivation"),
+    ("effective_hours", "calendar_covered", False,
+     "the holiday calendar covers every day (else day types follow DingTalk's schedule)"),
+    ("effective_hours", "unusual_patterns", False,
+     "late streaks and departments whose hours halve week over week"),
+    ("user_mapping", "mapping_valid", True,
+     "every in-scope employee mapped; no PM account claimed twice"),
+    ("worklog_plan", "plan_valid", True,
+     "unique keys; planned seconds per user-day equal effective hours; issue and PM user set"),
+    ("worklog_reconciliation", "reconciled", True,
+     "the PM system holds exactly the plan: nothing missing, extra or different"),
+    ("worklog_reconciliation", "no_conflicts", False,
+     "no worklog edited by a person since our last push"),
+]  # fmt: skip
+
+# The gates whose latest result must be passing before anything is pushed.
+PUSH_PRECONDITIONS = [
+    dg.AssetCheckKey(dg.AssetKey(asset), name)
+    for asset, name, blocking, _ in GATES
+    if blocking and asset not in ("worklog_reconciliation",)
+]
+
+
+def specs_for(asset: str) -> list[dg.AssetCheckSpec]:
+    """The check specs an asset declares (its body yields their results)."""
+    return [
+        dg.AssetCheckSpec(name, asset=asset, blocking=blocking, description=description)
+        for owner, name, blocking, description in GATES
+        if owner == asset
+    ]
+
+
+def check_result(asset: str, result: Any) -> dg.AssetCheckResult:
+    """A `GateResult` as a Dagster check result (metadata: what failed, counts, sample rows)."""
+    blocking = next(b for owner, name, b, _ in GATES if owner == asset and name == result.name)
+    return dg.AssetCheckResult(
+        asset_key=asset,
+        check_name=result.name,
+        passed=bool(result.passed),
+        severity=dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN,
+        description=result.summary(),
+        metadata={
+            key: dg.MetadataValue.json(value) if isinstance(value, (dict, list)) else value
+            for key, value in result.metadata().items()
+        },
+    )
+
+
+def failing_gates(instance: dg.DagsterInstance) -> list[str]:
+    """Push preconditions whose latest evaluation failed (or never ran)."""
+    records = instance.event_log_storage.get_latest_asset_check_execution_by_key(PUSH_PRECONDITIONS)
+    problems = []
+    for key in PUSH_PRECONDITIONS:
+        record = records.get(key)
+        label = f"{key.asset_key.to_user_string()}:{key.name}"
+        if record is None:
+            problems.append(f"{label} has never run")
+            continue
+        evaluation = record.event.dagster_event if record.event else None
+        data = evaluation.event_specific_data if evaluation is not None else None
+        passed = getattr(data, "passed", None)
+        if passed is not True:
+            problems.append(f"{label} failed in run {record.run_id}")
+    return problems
+
 
 ALL_CHECKS: list[dg.AssetChecksDefinition] = []

@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from attendance_pipeline.checks.gates import QualityConfig, load_quality_config
 from attendance_pipeline.hours.calendar import WorkCalendar
 from attendance_pipeline.hours.rules import Rules, load_overrides, load_rules
 from attendance_pipeline.pipeline_config import PipelineConfig, load_pipeline_config
@@ -31,6 +32,9 @@ class ConfigFolder(dg.ConfigurableResource):
     def calendar(self) -> WorkCalendar:
         return WorkCalendar.load(Path(self.path) / "calendar.csv")
 
+    def quality(self) -> QualityConfig:
+        return load_quality_config(Path(self.path) / "quality.yaml")
+
     def pipeline(self) -> PipelineConfig:
         return load_pipeline_config(Path(self.path) / "pipeline.yaml")
 
@@ -40,5 +44,6 @@ class ConfigFolder(dg.ConfigurableResource):
         self.overrides()
         self.calendar()
         self.pipeline()
+        self.quality()
         load_allocations(self.path_of("allocations.csv"))
         load_explicit_mapping(self.path_of("user_mapping.csv"))
