@@ -16,12 +16,14 @@ import pytest
 
 from attendance_pipeline.definitions import build_definitions
 from attendance_pipeline.resources.dingtalk import DingTalkResource
+from attendance_pipeline.resources.pm import PMResource
 from attendance_pipeline.settings import load_settings
 from attendance_pipeline.simulators.dingtalk import (
     DingTalkSimConfig,
     DingTalkSimulator,
     RunningSimulator,
 )
+from attendance_pipeline.simulators.pm import PMSimConfig, PMSimulator
 
 pytest_plugins = ["tests.redmine_fixture"]
 
@@ -96,3 +98,30 @@ def find_late_correction(sim) -> date:
         if early != sim.truth_attendance(day, day, [approval["userId"]]):
             return day
     raise AssertionError("the simulator generated no late 补卡 correction")
+
+
+@pytest.fixture
+def pm_sim():
+    started = []
+
+    def start(**overrides):
+        sim = PMSimulator(PMSimConfig(seed=7, employees=60, today=SIM_TODAY, **overrides))
+        running = sim.serve(port=0)
+        started.append((sim, running))
+        return sim, running.url
+
+    yield start
+    for sim, running in started:
+        running.stop()
+        sim.close()
+
+
+def resource(system: str, url: str) -> PMResource:
+    return PMResource(
+        system=system,
+        base_url=url,
+        user="sim-user",
+        token="sim-token",
+        workspace_id="100",
+        user_passwords='{"*": "sim-pass-{account}"}',
+    )

@@ -13,38 +13,11 @@ from attendance_pipeline.definitions import build_definitions
 from attendance_pipeline.pm.base import PlannedWorklog, WorklogStore, worklog_key
 from attendance_pipeline.pm.push import push_window
 from attendance_pipeline.resources.pm import PMResource
-from attendance_pipeline.simulators.pm import PMSimConfig, PMSimulator
+from attendance_pipeline.simulators.pm import PMSimulator
 from attendance_pipeline.sync import run_sync
-from tests.conftest import SIM_TODAY
+from tests.conftest import resource
 
 WEEK = (date(2026, 11, 9), date(2026, 11, 13))
-
-
-@pytest.fixture
-def pm_sim():
-    started = []
-
-    def start(**overrides):
-        sim = PMSimulator(PMSimConfig(seed=7, employees=60, today=SIM_TODAY, **overrides))
-        running = sim.serve(port=0)
-        started.append((sim, running))
-        return sim, running.url
-
-    yield start
-    for sim, running in started:
-        running.stop()
-        sim.close()
-
-
-def resource(system: str, url: str) -> PMResource:
-    return PMResource(
-        system=system,
-        base_url=url,
-        user="sim-user",
-        token="sim-token",
-        workspace_id="100",
-        user_passwords='{"*": "sim-pass-{account}"}',
-    )
 
 
 def with_pm(pipeline, pm: PMResource):

@@ -5,7 +5,7 @@ run; the lake IO manager splits the returned frame into daily Parquet partitions
 """
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,11 @@ def _preview(frame: pd.DataFrame, columns: list[str]) -> dg.MetadataValue:
 def _per_day(frame: pd.DataFrame, column: str) -> dict[str, int]:
     counts = frame.groupby(frame[column].astype(str)).size()
     return {str(k): int(v) for k, v in counts.items()}
+
+
+def _inside(frame: pd.DataFrame, start: date, end: date) -> pd.DataFrame:
+    days = pd.to_datetime(frame["work_date"]).dt.date
+    return frame[(days >= start) & (days <= end)]
 
 
 def _call_metadata(client: DingTalkClient) -> dict[str, Any]:
@@ -124,7 +129,8 @@ def raw_attendance(
             **_call_metadata(client),
         },
     )
-    yield dg.Output(frame)
+    # Rows DingTalk returned outside the window fail the gate and are not stored.
+    yield dg.Output(_inside(frame, start, end))
     yield check_result("raw_attendance", gates.raw_attendance_gate(frame, start, end))
 
 
@@ -157,5 +163,5 @@ def raw_approvals(
             **_call_metadata(client),
         },
     )
-    yield dg.Output(frame)
+    yield dg.Output(_inside(frame, start, end))
     yield check_result("raw_approvals", gates.raw_approvals_gate(frame, start, end))
