@@ -284,6 +284,10 @@ def _outcome_frame(outcomes: list[Outcome], system: str, dry_run: bool) -> pd.Da
 @dg.asset(
     **DELIVERY,
     pool="warehouse",
+    # Automated runs (the automation daemon) push only once every upstream blocking check of the
+    # partition has passed; scheduled/manual runs are guarded by `failing_gates` below.
+    automation_condition=dg.AutomationCondition.eager()
+    & dg.AutomationCondition.all_deps_blocking_checks_passed(),
     metadata={"partition_column": "work_date"},
     kinds={"parquet", "duckdb"},
     description="Pushes the plan to the PM system exactly once (create/update/delete by key; "
