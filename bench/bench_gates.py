@@ -1,0 +1,174 @@
+"""Benchmark: what the quality gates add to a month's sync (GX import and validation included).
+
+    python bench/bench_gates.py [--employees 300]
+
+Two fresh processes, so imports are counted: (1) a whole month's `sync` against the DingTalk
+simulator (gates included, PM_SYSTEM=none); (2) the same gates alone on that month's stored lake
+partitions, the way the assets call them: GX import + context, every gate, and the hours gate's
+independent re-derivation. Reports (2) as a share of (1). Results: stdout and bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "RESULTS.md"
+MONTH = (date(2026, 10, 1), date(2026, 10, 31))
+
+
+def phase_sync(employees: int, data_dir: Path) -> dict:
+    started = time.perf_counter()
+    os.environ.update(
+        ATTENDANCE_DATA_DIR=str(data_dir),
+        PM_SYSTEM="none",
+        ATTENDANCE_CONFIG_DIR=str(ROOT / "config"),
+    )
+    os.environ.pop("DINGTALK_APP_KEY", None)
+    import dagster as dg
+
+    from attendance_pipeline.definitions import build_definitions
+    from attendance_pipeline.resources.dingtalk import DingTalkResource
+    from attendance_pipeline.settings import load_settings
+    from attendance_pipeline.simulators.dingtalk import DingTalkSimConfig, DingTalkSimulator
+    from attendance_pipeline.sync import run_sync
+
+    sim = DingTalkSimulator(
+        DingTalkSimConfig(seed=7, employees=employees, today=date(2026, 11, 20), qps=10_000)
+    )
+    running = sim.serve(port=0)
+    url = running.url
+    resource = DingTalkResource(
+        base_url=url, api_base_url=url, app_key="sim-key", app_secret="sim-secret",
+        today="2026-11-20", qps=10_000,
+    )  # fmt: skip
+    defs = build_definitions(load_settings(env_file=None), {"dingtalk": resource})
+    with open(os.devnull, "w") as quiet:
+        summary = run_sync(defs, *MONTH, instance=dg.DagsterInstance.ephemeral(), out=quiet)
+    running.stop()
+    assert summary.success, summary.render()
+    return {"sync_s": time.perf_counter() - started}
+
+
+def phase_gates(data_dir: Path) -> dict:
+    started = time.perf_counter()
+    import pyarrow.parquet as pq
+
+    from attendance_pipeline.checks import gates
+    from attendance_pipeline.hours.calendar import WorkCalendar
+    from attendance_pipeline.hours.reference import derive_frame
+    from attendance_pipeline.hours.rules import load_overrides, load_rules
+
+    lake = data_dir / "lake"
+    roster, attendance, approvals, hours = (
+        pq.read_table(lake / name).to_pandas()
+        for name in ("dingtalk_roster", "raw_attendance", "raw_approvals", "effective_hours")
+    )
+    config = ROOT / "config"
+    rules, calendar = load_rules(config / "rules.yaml"), WorkCalendar.load(config / "calendar.csv")
+    overrides = load_overrides(config / "overrides.csv")
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    gates._gx()  # GX import + ephemeral context (paid once per process)
+    timings["gx_import_and_context"] = time.perf_counter() - t
+
+    def timed(name: str, fn):  # type: ignore[no-untyped-def]
+        t = time.perf_counter()
+        result = fn()
+        timings[name] = time.perf_counter() - t
+        assert result.passed or result.severity == "warn", result.summary()
+
+    timed("roster_valid", lambda: gates.roster_gate(roster, None))
+    timed("raw_attendance_valid", lambda: gates.raw_attendance_gate(attendance, *MONTH))
+    timed("raw_approvals_valid", lambda: gates.raw_approvals_gate(approvals, *MONTH))
+    timed(
+        "inputs_complete",
+        lambda: gates.completeness_gate(roster, attendance, approvals, calendar, *MONTH),
+    )
+    t = time.perf_counter()
+    rederived = derive_frame(roster, attendance, approvals, overrides, rules, calendar)
+    timings["hours_rederivation"] = time.perf_counter() - t
+    timed("hours_valid", lambda: gates.hours_gate(hours, rederived, roster))
+    timed("calendar_covered", lambda: gates.calendar_gate(hours["work_date"].unique(), calendar))
+    timed("unusual_patterns", lambda: gates.patterns_gate(hours))
+    # mapping_valid, plan_valid and the reconciliation gates run only with a PM system; on a
+    # month they take ~0.05-0.15 s each (tests/test_gates.py timings).
+    timings["total_in_process"] = time.perf_counter() - started
+    timings["rows"] = float(len(hours))
+    return timings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--employees", type=int, default=300)
+    parser.add_argument("--phase", choices=("sync", "gates"))
+    parser.add_argument("--data-dir", type=Path)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args(argv)
+    if args.phase == "sync":
+        print(json.dumps(phase_sync(args.employees, args.data_dir)))
+        return 0
+    if args.phase == "gates":
+        print(json.dumps(phase_gates(args.data_dir)))
+        return 0
+
+    def run(*extra: str) -> dict:
+        started = time.perf_counter()
+        out = subprocess.run(
+            [sys.executable, __file__, *extra], capture_output=True, text=True, check=True
+        ).stdout
+        result = json.loads(out.strip().splitlines()[-1])
+        result["process_s"] = time.perf_counter() - started
+        return result
+
+    with tempfile.TemporaryDirectory(prefix="bench-gates-") as tmp:
+        data = Path(tmp) / "data"
+        sync = run("--phase", "sync", "--employees", str(args.employees), "--data-dir", str(data))
+        checks = run("--phase", "gates", "--data-dir", str(data))
+    cpu = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
+    gate_rows = "\n".join(
+        f"| {name} | {seconds:.2f} s |"
+        for name, seconds in checks.items()
+        if name not in ("rows", "process_s")
+    )
+    text = (
+        f"Machine: {os.cpu_count()} CPUs ({cpu.group(1).strip() if cpu else '?'}); "
+        f"{date.today()}\n\n"
+        f"A month ({MONTH[0]}..{MONTH[1]}) for {args.employees} employees "
+        f"({int(checks['rows']):,} employee-days), DingTalk simulator, PM_SYSTEM=none.\n\n"
+        f"- whole `sync` in a fresh process (gates included): **{sync['process_s']:.1f} s**\n"
+        f"- the gates alone in a fresh process (GX import + context, every gate, the "
+        f"re-derivation): **{checks['process_s']:.1f} s** = "
+        f"**{checks['process_s'] / sync['process_s']:.0%}** of the sync\n\n"
+        f"| part | time |\n|---|---:|\n{gate_rows}\n"
+    )
+    print(text)
+    if not args.no_write:
+        marker = f"bench_gates:e{args.employees}"
+        section = (
+            f"<!-- {marker} begin -->\n## Quality gates ({marker})\n\n{text}<!-- {marker} end -->"
+        )
+        current = RESULTS.read_text(encoding="utf-8")
+        pattern = re.compile(
+            rf"<!-- {re.escape(marker)} begin -->.*?<!-- {re.escape(marker)} end -->", re.S
+        )
+        current = (
+            pattern.sub(section, current)
+            if pattern.search(current)
+            else current.rstrip() + "\n\n" + section + "\n"
+        )
+        RESULTS.write_text(current, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
