@@ -54,6 +54,20 @@ EXPECTED = {
 }
 
 
+def push_only_run(defs: dg.Definitions, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    """Materialise only `pushed_worklogs` for WEEK, as a separate run from the UI would."""
+    push_only = dg.define_asset_job("push_only", selection=["pushed_worklogs"])
+    job = dg.Definitions.merge(defs, dg.Definitions(jobs=[push_only])).resolve_job_def("push_only")
+    return job.execute_in_process(
+        instance=instance,
+        tags={
+            ASSET_PARTITION_RANGE_START_TAG: WEEK[0].isoformat(),
+            ASSET_PARTITION_RANGE_END_TAG: WEEK[1].isoformat(),
+        },
+        raise_on_error=False,
+    )
+
+
 def check_evaluation(instance, asset: str, name: str):
     key = dg.AssetCheckKey(dg.AssetKey(asset), name)
     record = instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key]
@@ -105,21 +119,7 @@ def test_a_later_separate_push_refuses_while_a_gate_fails(pipeline, pm_sim):
     corrupt(sim, "unknown_time_result")
     assert not run_sync(defs, *WEEK, instance=instance).success
     # Someone launches only the push, for the same days, in a separate run.
-    push_only = dg.define_asset_job("push_only", selection=["pushed_worklogs"])
-    job_defs = build_definitions(
-        settings, {"dingtalk": defs.resources["dingtalk"], "pm": resource("jira", url)}
-    )
-    job = dg.Definitions.merge(job_defs, dg.Definitions(jobs=[push_only])).resolve_job_def(
-        "push_only"
-    )
-    result = job.execute_in_process(
-        instance=instance,
-        tags={
-            ASSET_PARTITION_RANGE_START_TAG: WEEK[0].isoformat(),
-            ASSET_PARTITION_RANGE_END_TAG: WEEK[1].isoformat(),
-        },
-        raise_on_error=False,
-    )
+    result = push_only_run(defs, instance)
     assert not result.success
     failure = result.get_step_failure_events()[0].step_failure_data.user_failure_data
     assert "raw_attendance:raw_attendance_valid" in failure.description

@@ -167,3 +167,43 @@ def test_a_month_into_real_redmine(pipeline, redmine):
     left = entries(redmine, made["project_id"])
     assert all(ids[str(e["user"]["id"])] != leaver for e in left)
     assert len(left) == len(now) - gone
+
+
+def test_a_failing_gate_lets_nothing_into_redmine(pipeline, redmine):
+    from attendance_pipeline.pm.redmine import seed_redmine
+    from tests.test_blocking import WEEK, corrupt, push_only_run
+
+    sim, settings, defs, instance = pipeline
+    people = [u for u in sim.truth_users() if u.get("org_email")][:4]
+    made = seed_redmine(
+        redmine.url,
+        redmine.admin_key,
+        [
+            {
+                "login": u["org_email"].split("@")[0],
+                "firstname": u["name"][:1],
+                "lastname": u["name"][1:] or u["name"],
+                "mail": u["org_email"],
+            }
+            for u in people
+        ],
+        project=f"gate-{uuid.uuid4().hex[:6]}",
+        issues=1,
+    )
+    (settings.config_dir / "allocations.csv").write_text(
+        f"userid,dept_id,issue,share\n,1,{made['issue_ids'][0]},1\n", encoding="utf-8"
+    )
+    (settings.config_dir / "pipeline.yaml").write_text(
+        yaml.safe_dump({"scope": {"departments": [], "users": [u["userid"] for u in people]}}),
+        encoding="utf-8",
+    )
+    pm = PMResource(system="redmine", base_url=redmine.url, token=redmine.admin_key)
+    defs = build_definitions(settings, {"dingtalk": defs.resources["dingtalk"], "pm": pm})
+    assert run_sync(defs, *WEEK, instance=instance, dry_run=True).success
+    corrupt(sim, "unknown_time_result")
+    summary = run_sync(defs, *WEEK, instance=instance)
+    assert "raw_attendance:raw_attendance_valid" in summary.failed_checks
+    assert entries(redmine, made["project_id"]) == []
+    result = push_only_run(defs, instance)
+    assert not result.success
+    assert entries(redmine, made["project_id"]) == []
