@@ -1,6 +1,5 @@
 """Effective hours per employee per day, in the lake and in the DuckDB warehouse."""
 
-import hashlib
 from collections.abc import Iterator
 
 import dagster as dg
@@ -87,7 +86,8 @@ def effective_hours(
     )
     # The independent re-derivation runs one day at a time (~400 rows/s): past
     # `rederive_max_employees` a stable sample of employees is re-derived and compared.
-    sample = _sample(dingtalk_roster["userid"].unique().tolist(), quality.rederive_max_employees)
+    userids = dingtalk_roster["userid"].unique().tolist()
+    sample = gates.stable_sample(userids, quality.rederive_max_employees)
     hours, roster, attendance, approvals = (f[f["userid"].isin(sample)] for f in (frame, *inputs))
     rederived = derive_frame(roster, attendance, approvals, overrides, rules, calendar)
     yield check_result(
@@ -97,10 +97,3 @@ def effective_hours(
         "effective_hours", gates.calendar_gate(frame["work_date"].unique(), calendar)
     )
     yield check_result("effective_hours", gates.patterns_gate(frame, quality))
-
-
-def _sample(userids: list[str], limit: int) -> set[str]:
-    if len(userids) <= limit:
-        return set(userids)
-    ranked = sorted(userids, key=lambda u: hashlib.sha256(u.encode()).hexdigest())
-    return set(ranked[:limit])

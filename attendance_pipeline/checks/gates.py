@@ -28,6 +28,7 @@ uses the defaults.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import threading
@@ -87,7 +88,7 @@ class QualityConfig(BaseModel):
     dept_drop_ratio: float = Field(default=0.5, gt=0, le=1)
     sample_rows: int = Field(default=5, ge=1, le=100)
     # hours_valid re-derives at most this many employees (a stable sample; ~400 rows/s).
-    rederive_max_employees: int = Field(default=500, ge=1)
+    rederive_max_employees: int = Field(default=100, ge=1)
 
 
 def load_quality_config(path: Path) -> QualityConfig:
@@ -1331,3 +1332,11 @@ def _department_weeks(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[date]]:
     weeks = pd.DataFrame(rows, columns=columns)
     weeks["ratio"] = weeks["ratio"].astype(float)
     return weeks, full_weeks
+
+
+def stable_sample(userids: Sequence[str], limit: int) -> set[str]:
+    """At most `limit` userids, the same ones on every run (by hash, not by position)."""
+    if len(userids) <= limit:
+        return set(userids)
+    ranked = sorted(userids, key=lambda u: hashlib.sha256(str(u).encode()).hexdigest())
+    return set(ranked[:limit])
