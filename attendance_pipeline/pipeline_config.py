@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
-from attendance_pipeline.hours.rules import ConfigError, yaml_line
+from attendance_pipeline.hours.rules import load_yaml_model
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
@@ -41,24 +41,10 @@ class PipelineConfig(BaseModel):
 
 def load_pipeline_config(path: Path) -> PipelineConfig:
     """Read `pipeline.yaml`; a missing file means everyone in scope and nothing locked."""
-    if not path.exists():
-        return PipelineConfig()
-    text = path.read_text(encoding="utf-8")
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{line}: not valid YAML") from None
-    try:
-        return PipelineConfig.model_validate(data)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        loc = [str(part) for part in error["loc"]]
-        message = str(error["msg"]).removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown setting (check the spelling)"
-        raise ConfigError(
-            f"{path} line {yaml_line(root, loc)}: `{'.'.join(loc)}`: {message}"
-        ) from None
+    return load_yaml_model(path, PipelineConfig, _message)
+
+
+def _message(error: Any) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown setting (check the spelling)"
+    return str(error["msg"]).removeprefix("Value error, ")

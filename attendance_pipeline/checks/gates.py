@@ -41,11 +41,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from attendance_pipeline.hours.calendar import WorkCalendar
-from attendance_pipeline.hours.rules import STATUSES, ConfigError, yaml_line
+from attendance_pipeline.hours.rules import STATUSES, load_yaml_model
 from attendance_pipeline.schemas import (
     EFFECTIVE_HOURS,
     RAW_APPROVALS,
@@ -93,31 +92,7 @@ class QualityConfig(BaseModel):
 
 def load_quality_config(path: Path) -> QualityConfig:
     """Read and validate `quality.yaml`; a missing or empty file means the defaults."""
-    if not path.exists():
-        return QualityConfig()
-    text = path.read_text(encoding="utf-8")
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(
-            f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})"
-        ) from None
-    if data is None:
-        return QualityConfig()
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} line 1: the file must be a mapping of threshold settings")
-    try:
-        return QualityConfig.model_validate(data)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        loc = [str(part) for part in error["loc"]]
-        field_name = ".".join(loc) or "(top level)"
-        raise ConfigError(
-            f"{path} line {yaml_line(root, loc)}: `{field_name}`: {_config_message(error)}"
-        ) from None
+    return load_yaml_model(path, QualityConfig, _config_message)
 
 
 def _config_message(error: Any) -> str:

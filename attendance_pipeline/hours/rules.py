@@ -10,9 +10,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import date, time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import yaml
@@ -122,10 +123,16 @@ class Rules(_Strict):
         return float(self.status_hours[status])
 
 
-def load_rules(path: Path) -> Rules:
-    """Read and validate `rules.yaml`; a missing file means the default rules."""
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_yaml_model(path: Path, model: type[M], message: Callable[[Any], str] | None = None) -> M:
+    """Read a YAML config file into a pydantic model; a missing or empty file means defaults.
+
+    Any mistake is one `ConfigError` naming the file, the line and the field.
+    """
     if not path.exists():
-        return Rules()
+        return model()
     text = path.read_text(encoding="utf-8")
     try:
         root = yaml.compose(text)
@@ -137,17 +144,24 @@ def load_rules(path: Path) -> Rules:
             f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})"
         ) from None
     if data is None:
-        return Rules()
+        return model()
     if not isinstance(data, dict):
-        raise ConfigError(f"{path} line 1: the file must be a mapping of rule settings")
+        raise ConfigError(f"{path} line 1: the file must be a mapping of settings")
     try:
-        return Rules.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
         loc = [str(part) for part in error["loc"] if part != "[key]"]
         where = yaml_line(root, loc)
         field = ".".join(loc) or "(top level)"
-        raise ConfigError(f"{path} line {where}: `{field}`: {_message(error)}") from None
+        raise ConfigError(
+            f"{path} line {where}: `{field}`: {(message or _message)(error)}"
+        ) from None
+
+
+def load_rules(path: Path) -> Rules:
+    """Read and validate `rules.yaml`; a missing file means the default rules."""
+    return load_yaml_model(path, Rules)
 
 
 def _message(error: Any) -> str:
