@@ -8,6 +8,7 @@ import dagster as dg
 
 from attendance_pipeline.assets import ALL_ASSETS, DAILY_ASSETS, MONTHLY_ASSETS
 from attendance_pipeline.assets.partitions import DAILY, MONTHLY
+from attendance_pipeline.automation import alert_on_run_failure, corrections_sync, daily_sync
 from attendance_pipeline.checks import ALL_CHECKS
 from attendance_pipeline.resources import build_resources
 from attendance_pipeline.settings import Settings, load_settings
@@ -34,6 +35,8 @@ def build_definitions(
         assets=ALL_ASSETS,
         asset_checks=ALL_CHECKS,
         jobs=[sync_job, payroll_job],
+        schedules=[daily_sync, corrections_sync],
+        sensors=[alert_on_run_failure],
         resources={**build_resources(settings), **(resources or {})},
     )
 

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from attendance_pipeline.hours.rules import load_yaml_model
 
@@ -29,6 +29,7 @@ class PipelineConfig(BaseModel):
 
     scope: Scope = Scope()
     locked_months: tuple[str, ...] = ()
+    corrections_days: int = Field(default=7, ge=1, le=60)  # the corrections schedule's window
 
     @field_validator("locked_months")
     @classmethod

@@ -1,0 +1,98 @@
+"""Running by itself: the daily schedule, the corrections schedule and failure alerts.
+
+- `daily_sync` at 02:10 Asia/Shanghai materialises yesterday's partition.
+- `corrections_sync` at 03:40 re-pulls a trailing window (pipeline.yaml `corrections_days`,
+  default 7) as one run, so 补卡, manager edits and late results reach the PM system; the
+  diff-based push rewrites only what changed.
+- `alert_on_run_failure` records every failed run in `sync_errors` and, when
+  `DINGTALK_ROBOT_WEBHOOK` (and `DINGTALK_ROBOT_SECRET` for 加签) is set, sends it to the group.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+
+from attendance_pipeline.china_time import SHANGHAI, now_in_china
+from attendance_pipeline.dingtalk.robot import send_markdown
+from attendance_pipeline.pipeline_config import load_pipeline_config
+from attendance_pipeline.schemas import SYNC_ERRORS
+from attendance_pipeline.settings import load_settings
+from attendance_pipeline.warehouse import connect, ensure_table
+
+
+def window_request(last: datetime, days: int, reason: str) -> dg.RunRequest:
+    """One run for the `days` days ending the day before `last` (China time)."""
+    end = (last.astimezone(SHANGHAI) - timedelta(days=1)).date()
+    start = end - timedelta(days=max(1, days) - 1)
+    return dg.RunRequest(
+        run_key=f"{reason}-{start}-{end}",
+        tags={
+            ASSET_PARTITION_RANGE_START_TAG: start.isoformat(),
+            ASSET_PARTITION_RANGE_END_TAG: end.isoformat(),
+            "attendance/trigger": reason,
+        },
+    )
+
+
+@dg.schedule(
+    cron_schedule="10 2 * * *",
+    execution_timezone="Asia/Shanghai",
+    job_name="sync",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Yesterday's partition, every night at 02:10 China time.",
+)
+def daily_sync(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    return window_request(context.scheduled_execution_time, 1, "daily")
+
+
+@dg.schedule(
+    cron_schedule="40 3 * * *",
+    execution_timezone="Asia/Shanghai",
+    job_name="sync",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Re-pulls the trailing window (pipeline.yaml corrections_days) as one run.",
+)
+def corrections_sync(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    settings = load_settings(env_file=None)
+    days = load_pipeline_config(settings.config_dir / "pipeline.yaml").corrections_days
+    return window_request(context.scheduled_execution_time, days, "corrections")
+
+
+@dg.run_failure_sensor(
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Failed runs (incl. failed blocking checks) → sync_errors and the DingTalk group.",
+)
+def alert_on_run_failure(context: dg.RunFailureSensorContext) -> None:
+    run = context.dagster_run
+    window = (
+        f"{run.tags.get(ASSET_PARTITION_RANGE_START_TAG, '?')}.."
+        f"{run.tags.get(ASSET_PARTITION_RANGE_END_TAG, '?')}"
+    )
+    message = (context.failure_event.message or "run failed").strip()
+    record_failure(load_settings(env_file=None).warehouse_path, run.run_id, window, message)
+    webhook = os.environ.get("DINGTALK_ROBOT_WEBHOOK")
+    if webhook:
+        send_markdown(
+            webhook,
+            os.environ.get("DINGTALK_ROBOT_SECRET"),
+            "attendance_pipeline: run failed",
+            f"### attendance_pipeline run failed\n\n- job: {run.job_name}\n- days: {window}\n"
+            f"- run: {run.run_id}\n\n{message[:1500]}",
+        )
+
+
+def record_failure(warehouse: Path, run_id: str, window: str, message: str) -> None:
+    with connect(warehouse) as con:
+        ensure_table(con, "sync_errors", SYNC_ERRORS)
+        con.execute(
+            "INSERT INTO sync_errors VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [now_in_china(), "dagster", "run", window, run_id, "RunFailure", message[:2000]],
+        )
