@@ -101,7 +101,13 @@ def _sync(start: str, end: str, dry_run: bool) -> int:
         return 2
     pm = defs.resources.get("pm") if defs.resources else None
     pm_url = getattr(pm, "base_url", "")
-    if settings.uses_simulator and pm_url == SIM_PM_URL and not _answers(pm_url):
+    pm_system = getattr(pm, "system", "none")
+    if (
+        settings.uses_simulator
+        and pm_system != "none"
+        and pm_url == SIM_PM_URL
+        and not _answers(pm_url)
+    ):
         print(
             f"attendance-pipeline sync: the demo profile pushes to the PM simulator, but nothing "
             f"answers at {pm_url}. Start it with `attendance-pipeline sim pm --port 8702`, set "
