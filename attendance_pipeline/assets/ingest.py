@@ -17,6 +17,7 @@ from attendance_pipeline.assets.partitions import DAILY, window_dates
 from attendance_pipeline.checks import check_result, gates, specs_for
 from attendance_pipeline.china_time import days, now_in_china
 from attendance_pipeline.dingtalk import DingTalkClient
+from attendance_pipeline.dingtalk.quota import WARN_SHARE, add_metered, monthly_quota
 from attendance_pipeline.dingtalk.records import approvals_frame, attendance_frame, roster_frame
 from attendance_pipeline.resources.dingtalk import DingTalkResource
 from attendance_pipeline.resources.warehouse import WarehouseResource
@@ -57,9 +58,22 @@ def _inside(frame: pd.DataFrame, start: date, end: date) -> pd.DataFrame:
     return frame[(days >= start) & (days <= end)]
 
 
-def _call_metadata(client: DingTalkClient) -> dict[str, Any]:
+def _call_metadata(
+    context: dg.AssetExecutionContext, client: DingTalkClient, warehouse: WarehouseResource
+) -> dict[str, Any]:
+    month = f"{now_in_china():%Y-%m}"
+    ledger = Path(warehouse.lake_dir).parent / "state" / "dingtalk_metered_calls.json"
+    used = add_metered(ledger, month, client.metered_total)
+    quota = monthly_quota()
+    if used >= WARN_SHARE * quota:
+        context.log.warning(
+            f"DingTalk quota: {used} of {quota} metered calls used in {month} "
+            f"({used / quota:.0%}); narrow backfills or upgrade the edition"
+        )
     return {
         "metered_calls": client.metered_total,
+        "metered_calls_this_month": used,
+        "monthly_quota_used": dg.MetadataValue.float(round(used / quota, 4)),
         "requests": sum(client.attempts.values()),
         "retries": sum(client.retries.values()),
         "retry_reasons": dg.MetadataValue.json(dict(client.retries)),
@@ -91,7 +105,7 @@ def dingtalk_roster(
                 frame.drop_duplicates("userid")["dept_ids"].map(len).ge(2).sum()
             ),
             "preview": _preview(frame, ["snapshot_date", "userid", "name", "dept_ids", "title"]),
-            **_call_metadata(client),
+            **_call_metadata(context, client, warehouse),
         },
     )
     yield dg.Output(frame)
@@ -107,7 +121,10 @@ def dingtalk_roster(
     description="DingTalk attendance results: one row per scheduled check point (attendance/list).",
 )
 def raw_attendance(
-    context: dg.AssetExecutionContext, dingtalk: DingTalkResource, dingtalk_roster: pd.DataFrame
+    context: dg.AssetExecutionContext,
+    dingtalk: DingTalkResource,
+    warehouse: WarehouseResource,
+    dingtalk_roster: pd.DataFrame,
 ) -> Iterator[dg.Output[pd.DataFrame] | dg.AssetCheckResult]:
     start, end = window_dates(context)
     userids = sorted(dingtalk_roster["userid"].unique())
@@ -126,7 +143,7 @@ def raw_attendance(
             "preview": _preview(
                 frame, ["userid", "work_date", "check_type", "time_result", "source_type"]
             ),
-            **_call_metadata(client),
+            **_call_metadata(context, client, warehouse),
         },
     )
     # Rows DingTalk returned outside the window fail the gate and are not stored.
@@ -142,7 +159,10 @@ def raw_attendance(
     "approval and day it overlaps.",
 )
 def raw_approvals(
-    context: dg.AssetExecutionContext, dingtalk: DingTalkResource, dingtalk_roster: pd.DataFrame
+    context: dg.AssetExecutionContext,
+    dingtalk: DingTalkResource,
+    warehouse: WarehouseResource,
+    dingtalk_roster: pd.DataFrame,
 ) -> Iterator[dg.Output[pd.DataFrame] | dg.AssetCheckResult]:
     start, end = window_dates(context)
     userids = sorted(dingtalk_roster["userid"].unique())
@@ -160,7 +180,7 @@ def raw_approvals(
             "preview": _preview(
                 frame, ["work_date", "userid", "tag_name", "sub_type", "begin_time", "end_time"]
             ),
-            **_call_metadata(client),
+            **_call_metadata(context, client, warehouse),
         },
     )
     yield dg.Output(_inside(frame, start, end))
