@@ -1,9 +1,12 @@
 """Payroll months for finance, with period locks and adjustment rows."""
 
+from pathlib import Path
+
 import dagster as dg
 
 from attendance_pipeline import finance
 from attendance_pipeline.assets.partitions import MONTHLY
+from attendance_pipeline.reports import department_names, write_report
 from attendance_pipeline.resources.config import ConfigFolder
 from attendance_pipeline.resources.warehouse import WarehouseResource
 from attendance_pipeline.warehouse import scalar
@@ -39,6 +42,16 @@ def payroll_monthly(
             )
         table = finance.compute_month(con, month)
         finance.write_month(con, month, table)
+        days = con.execute(
+            "SELECT * FROM effective_hours WHERE strftime(work_date, '%Y-%m') = ?", [month]
+        ).df()
+    data_dir = Path(warehouse.lake_dir).parent
+    report = write_report(
+        data_dir / "reports" / f"hr-hours-{month}.html",
+        days,
+        f"Effective hours {month} (HR)",
+        department_names(data_dir / "state"),
+    )
     frame = table.to_pandas()
     adjustments = frame[frame["kind"] == "adjustment"]
     return dg.MaterializeResult(
@@ -49,5 +62,6 @@ def payroll_monthly(
             "effective_hours_total": float(frame["effective_hours"].sum()),
             "adjustment_rows": len(adjustments),
             "adjustment_hours": float(adjustments["effective_hours"].sum()),
+            "report": dg.MetadataValue.path(str(report)),
         }
     )

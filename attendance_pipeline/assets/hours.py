@@ -1,6 +1,8 @@
 """Effective hours per employee per day, in the lake and in the DuckDB warehouse."""
 
 from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -9,6 +11,7 @@ from attendance_pipeline.assets.partitions import DAILY, window_dates
 from attendance_pipeline.checks import check_result, gates, specs_for
 from attendance_pipeline.hours.engine import derive_effective_hours
 from attendance_pipeline.hours.reference import derive_frame
+from attendance_pipeline.reports import department_names, write_report
 from attendance_pipeline.resources.config import ConfigFolder
 from attendance_pipeline.resources.warehouse import WarehouseResource
 from attendance_pipeline.schemas import EFFECTIVE_HOURS, to_table
@@ -79,6 +82,9 @@ def effective_hours(
             ),
         },
     )
+    context.add_output_metadata(
+        output_name="result", metadata=_weekly_reports(frame, start, end, warehouse)
+    )
     yield dg.Output(frame)
     yield check_result(
         "effective_hours",
@@ -97,3 +103,25 @@ def effective_hours(
         "effective_hours", gates.calendar_gate(frame["work_date"].unique(), calendar)
     )
     yield check_result("effective_hours", gates.patterns_gate(frame, quality))
+
+
+def _weekly_reports(
+    frame: pd.DataFrame, start: date, end: date, warehouse: WarehouseResource
+) -> dict[str, dg.MetadataValue]:
+    """Refresh the team-hours report of every ISO week the window touches (for PMs)."""
+    data_dir = Path(warehouse.lake_dir).parent
+    names = department_names(data_dir / "state")
+    links: dict[str, dg.MetadataValue] = {}
+    monday = start - timedelta(days=start.weekday())
+    while monday <= end:
+        sunday = monday + timedelta(days=6)
+        with warehouse.connect(read_only=False) as con:
+            week = con.execute(
+                "SELECT * FROM effective_hours WHERE work_date BETWEEN ? AND ?", [monday, sunday]
+            ).df()
+        iso = monday.isocalendar()
+        path = data_dir / "reports" / f"team-hours-{iso[0]}-W{iso[1]:02d}.html"
+        write_report(path, week, f"Team hours, week of {monday} ({monday}..{sunday})", names)
+        links[f"report_{iso[0]}_W{iso[1]:02d}"] = dg.MetadataValue.path(str(path))
+        monday += timedelta(days=7)
+    return links

@@ -4,6 +4,7 @@ Each asset body works on the run's whole time window (one day or a year), so a b
 run; the lake IO manager splits the returned frame into daily Parquet partitions.
 """
 
+import json
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -108,6 +109,11 @@ def dingtalk_roster(
             **_call_metadata(context, client, warehouse),
         },
     )
+    state = Path(warehouse.lake_dir).parent / "state" / "departments.json"
+    state.parent.mkdir(parents=True, exist_ok=True)
+    names = {int(d["dept_id"]): d.get("name") for d in departments}
+    state.with_suffix(".tmp").write_text(json.dumps(names, ensure_ascii=False), encoding="utf-8")
+    state.with_suffix(".tmp").replace(state)  # department names for the reports
     yield dg.Output(frame)
     previous = Path(warehouse.lake_dir) / "dingtalk_roster" / f"{start - timedelta(days=1)}.parquet"
     previous_rows = pq.read_metadata(previous).num_rows if previous.exists() else None
