@@ -33,6 +33,12 @@ from attendance_pipeline.schemas import (
 )
 from attendance_pipeline.warehouse import ensure_table
 
+# PM calls already retry inside the adapters; a step retry covers what is left (the PM system
+# down for a while). Refusals (failing gates) are not retried.
+PM_RETRY = dg.RetryPolicy(
+    max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
+
 DELIVERY: dict[str, Any] = {
     "partitions_def": DAILY,
     "backfill_policy": dg.BackfillPolicy.single_run(),
@@ -55,6 +61,7 @@ def _dry_run(context: dg.AssetExecutionContext, config: PushConfig) -> bool:
     **DELIVERY,
     metadata={"partition_column": "snapshot_date"},
     kinds={"parquet"},
+    retry_policy=PM_RETRY,
     description="The PM system's accounts (daily snapshot), for identity matching.",
 )
 def pm_users(context: dg.AssetExecutionContext, pm: PMResource) -> pd.DataFrame:
@@ -286,6 +293,7 @@ def _outcome_frame(outcomes: list[Outcome], system: str, dry_run: bool) -> pd.Da
     pool="warehouse",
     # Automated runs (the automation daemon) push only once every upstream blocking check of the
     # partition has passed; scheduled/manual runs are guarded by `failing_gates` below.
+    retry_policy=PM_RETRY,
     automation_condition=dg.AutomationCondition.eager()
     & dg.AutomationCondition.all_deps_blocking_checks_passed(),
     metadata={"partition_column": "work_date"},
@@ -317,6 +325,7 @@ def pushed_worklogs(
             description="refusing to push: blocking quality gates are failing or have not run "
             f"({message}). Fix the data, re-run the upstream assets, then push.",
             metadata={"failing_gates": dg.MetadataValue.json(problems)},
+            allow_retries=False,
         )
     users, issues = _ledger_targets(warehouse, pm.system, start, end)
     users |= set(user_mapping["pm_user"].dropna())
