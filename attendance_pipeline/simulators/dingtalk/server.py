@@ -23,8 +23,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import FrameType, TracebackType
+from types import FrameType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -34,6 +33,7 @@ from attendance_pipeline.simulators.dingtalk.company import (
     Company,
     local_midnight_ms,
 )
+from attendance_pipeline.simulators.http import RunningSimulator, bounded, iso_date, serve
 
 logger = logging.getLogger(__name__)
 
@@ -176,38 +176,6 @@ def _user_list(value: Any, name: str) -> list[str]:
     return list(dict.fromkeys(value))
 
 
-class RunningSimulator:
-    """A started server; use as a context manager or call ``stop()``."""
-
-    def __init__(self, server: ThreadingHTTPServer, thread: threading.Thread) -> None:
-        self._server = server
-        self._thread = thread
-        host, port = server.server_address[:2]
-        self.host = str(host)
-        self.port = int(port)
-        self.url = f"http://{self.host}:{self.port}"
-        self._stopped = False
-
-    def stop(self) -> None:
-        if self._stopped:
-            return
-        self._stopped = True
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> RunningSimulator:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-
 class DingTalkSimulator:
     """The simulator's state (clock, tokens, counters, limits, faults) and its request handling.
 
@@ -250,15 +218,8 @@ class DingTalkSimulator:
 
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> RunningSimulator:
         """Start serving on a daemon thread (port 0 picks a free port)."""
-        server = _SimHTTPServer((host, port), _Handler, self)
-        thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name=f"dingtalk-sim-{server.server_address[1]}",
-            daemon=True,
-        )
-        thread.start()
-        return RunningSimulator(server, thread)
+        error = _Reply(500, b"internal error", "text/plain")
+        return serve(self.handle, error, logger, "dingtalk-sim", host, port)
 
     @property
     def today(self) -> date:
@@ -887,98 +848,18 @@ _ROUTES: dict[str, _Route] = {
 }
 
 
-# -------------------------------------------------------------------- HTTP transport
-
-
-class _SimHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256  # bursts of concurrent clients must queue, not be reset
-
-    def __init__(
-        self,
-        address: tuple[str, int],
-        handler: type[BaseHTTPRequestHandler],
-        sim: DingTalkSimulator,
-    ) -> None:
-        self.sim = sim
-        super().__init__(address, handler)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out as separate writes; without TCP_NODELAY, Nagle's algorithm and
-    # delayed ACKs add ~40 ms to every keep-alive request.
-    disable_nagle_algorithm = True
-    server: _SimHTTPServer
-
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def _dispatch(self, method: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length > 0 else b""
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        try:
-            reply = self.server.sim.handle(method, self.path, headers, body, self.client_address[0])
-        except Exception:  # a simulator bug must still answer, like a real 500
-            logger.exception("dingtalk sim: unhandled error on %s", urlsplit(self.path).path)
-            reply = _Reply(500, b"internal error", "text/plain")
-        self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(reply.body)))
-        self.end_headers()
-        self.wfile.write(reply.body)
-        # The query string may carry appsecret or access_token: log the path only.
-        logger.debug("dingtalk sim: %s %s -> %d", method, urlsplit(self.path).path, reply.status)
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """Silenced: ``_dispatch`` logs one line without the query string."""
-
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("dingtalk sim: " + format, *args)
-
-
-# -------------------------------------------------------------------- command line
-
-
-def _iso_date(text: str) -> date:
-    try:
-        return datetime.strptime(text, "%Y-%m-%d").date()
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-20") from exc
-
-
-def _bounded(
-    kind: Callable[[str], Any], lo: float, hi: float | None = None
-) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a valid {kind.__name__}") from exc
-        if value < lo or (hi is not None and value > hi):
-            bound = f">= {lo}" if hi is None else f"within {lo}..{hi}"
-            raise argparse.ArgumentTypeError(f"{text} must be {bound}")
-        return value
-
-    return parse
-
-
 def build_arg_parser(prog: str = "attendance-pipeline sim dingtalk") -> argparse.ArgumentParser:
     d = DingTalkSimConfig(today=date(2000, 1, 1))
     p = argparse.ArgumentParser(prog=prog, description="Run the DingTalk Open API simulator.")
-    p.add_argument("--port", type=_bounded(int, 0, 65535), default=8701, help="default 8701")
+    p.add_argument("--port", type=bounded(int, 0, 65535), default=8701, help="default 8701")
     p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
-    p.add_argument("--employees", type=_bounded(int, 1, 100_000), default=d.employees)
+    p.add_argument("--employees", type=bounded(int, 1, 100_000), default=d.employees)
     p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--today", type=_iso_date, default=None, help="sim clock; default real today")
-    p.add_argument("--qps", type=_bounded(int, 1), default=d.qps, help="per-API calls per second")
-    p.add_argument("--latency-ms", type=_bounded(int, 0), default=d.latency_ms)
-    p.add_argument("--fault-rate", type=_bounded(float, 0.0, 1.0), default=d.fault_rate)
-    p.add_argument("--monthly-quota", type=_bounded(int, 0), default=d.monthly_quota)
+    p.add_argument("--today", type=iso_date, default=None, help="sim clock; default real today")
+    p.add_argument("--qps", type=bounded(int, 1), default=d.qps, help="per-API calls per second")
+    p.add_argument("--latency-ms", type=bounded(int, 0), default=d.latency_ms)
+    p.add_argument("--fault-rate", type=bounded(float, 0.0, 1.0), default=d.fault_rate)
+    p.add_argument("--monthly-quota", type=bounded(int, 0), default=d.monthly_quota)
     p.add_argument("--app-key", default=d.app_key)
     p.add_argument("--app-secret", default=d.app_secret)
     p.add_argument("--verbose", "-v", action="store_true", help="log every request (DEBUG)")

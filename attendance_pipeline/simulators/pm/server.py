@@ -20,14 +20,13 @@ import threading
 import time
 from dataclasses import asdict, dataclass, replace
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from attendance_pipeline.china_time import today_in_china
-from attendance_pipeline.simulators.dingtalk.server import RunningSimulator, _bounded, _iso_date
+from attendance_pipeline.simulators.http import RunningSimulator, bounded, iso_date, serve
 from attendance_pipeline.simulators.pm.accounts import Directory
 from attendance_pipeline.simulators.pm.jira import JiraApi
 from attendance_pipeline.simulators.pm.routing import (
@@ -136,15 +135,15 @@ class PMSimulator:
 
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> RunningSimulator:
         """Start serving on a daemon thread (port 0 picks a free port)."""
-        server = _SimHTTPServer((host, port), _Handler, self)
-        thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"pm-sim-{server.server_address[1]}",
-            daemon=True,
+        error = Reply(500, b"internal error", "text/plain")
+        running = serve(
+            lambda method, path, headers, body, _ip: self.handle(method, path, headers, body),
+            error,
+            logger,
+            "pm-sim",
+            host,
+            port,
         )
-        thread.start()
-        running = RunningSimulator(server, thread)
         self._set_public_url(running.url)
         return running
 
@@ -379,72 +378,6 @@ def _system_for(path: str) -> str:
     return "tapd"
 
 
-# -------------------------------------------------------------------- HTTP transport
-
-
-class _SimHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256  # bursts of concurrent clients must queue, not be reset
-
-    def __init__(
-        self,
-        address: tuple[str, int],
-        handler: type[BaseHTTPRequestHandler],
-        sim: PMSimulator,
-    ) -> None:
-        self.sim = sim
-        super().__init__(address, handler)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out as separate writes; without TCP_NODELAY, Nagle's algorithm and
-    # delayed ACKs add ~40 ms to every keep-alive request.
-    disable_nagle_algorithm = True
-    server: _SimHTTPServer
-
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_PUT(self) -> None:
-        self._dispatch("PUT")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
-
-    def _dispatch(self, method: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length > 0 else b""
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        try:
-            reply = self.server.sim.handle(method, self.path, headers, body)
-        except Exception:  # a simulator bug must still answer, like a real 500
-            logger.exception("pm sim: unhandled error on %s %s", method, urlsplit(self.path).path)
-            reply = Reply(500, b"internal error", "text/plain")
-        if reply.drop:
-            self.close_connection = True  # the write committed; the reply is lost
-            logger.debug("pm sim: %s %s -> (reply dropped)", method, urlsplit(self.path).path)
-            return
-        self.send_response(reply.status)
-        if reply.content_type:
-            self.send_header("Content-Type", reply.content_type)
-        for name, value in reply.headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(reply.body)))
-        self.end_headers()
-        self.wfile.write(reply.body)
-        logger.debug("pm sim: %s %s -> %d", method, urlsplit(self.path).path, reply.status)
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """Silenced: ``_dispatch`` logs one line without the query string."""
-
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("pm sim: " + format, *args)
-
-
 # -------------------------------------------------------------------- command line
 
 
@@ -453,20 +386,20 @@ def build_arg_parser(prog: str = "attendance-pipeline sim pm") -> argparse.Argum
     p = argparse.ArgumentParser(
         prog=prog, description="Run the PM-system simulator (Jira, Tempo, TAPD, ZenTao)."
     )
-    p.add_argument("--port", type=_bounded(int, 0, 65535), default=8702, help="default 8702")
+    p.add_argument("--port", type=bounded(int, 0, 65535), default=8702, help="default 8702")
     p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
     p.add_argument("--state", type=Path, default=None, help="SQLite file; default in memory")
     p.add_argument("--seed", type=int, default=d.seed, help="the DingTalk company's seed")
-    p.add_argument("--employees", type=_bounded(int, 1, 100_000), default=d.employees)
+    p.add_argument("--employees", type=bounded(int, 1, 100_000), default=d.employees)
     p.add_argument(
         "--fault-rate",
-        type=_bounded(float, 0.0, 1.0),
+        type=bounded(float, 0.0, 1.0),
         default=d.fault_rate,
         help="chance per write call of a fault, spread over 5xx, 429 and lost replies",
     )
-    p.add_argument("--retry-after", type=_bounded(float, 0.0), default=d.retry_after_s)
-    p.add_argument("--latency-ms", type=_bounded(int, 0), default=d.latency_ms)
-    p.add_argument("--today", type=_iso_date, default=None, help="ZenTao's today; default real")
+    p.add_argument("--retry-after", type=bounded(float, 0.0), default=d.retry_after_s)
+    p.add_argument("--latency-ms", type=bounded(int, 0), default=d.latency_ms)
+    p.add_argument("--today", type=iso_date, default=None, help="ZenTao's today; default real")
     p.add_argument("--verbose", "-v", action="store_true", help="log every request (DEBUG)")
     return p
 
