@@ -464,6 +464,17 @@ def _quality(quality: QualityConfig | None) -> QualityConfig:
     return quality if quality is not None else QualityConfig()
 
 
+def _not_null(column: str, label: str) -> Expect:
+    return expect("expect_column_values_to_not_be_null", label, column=column)
+
+
+def _one_of(column: str, values: Iterable[Any], suffix: str = "") -> Expect:
+    """`column` takes only `values` (nulls are left to `_not_null`)."""
+    allowed = list(values)
+    label = f"{column} not in {_set_text(allowed)}{suffix}"
+    return expect("expect_column_values_to_be_in_set", label, column=column, value_set=allowed)
+
+
 def _columns(names: Sequence[str], what: str) -> Expect:
     return expect(
         "expect_table_columns_to_match_set",
@@ -520,35 +531,20 @@ def raw_attendance_gate(
     check_point = ["userid", "work_date", "check_type", "base_check_time"]
     expectations = [
         _columns(RAW_ATTENDANCE.names, "raw_attendance"),
-        expect("expect_column_values_to_not_be_null", "userid missing", column="userid"),
-        expect("expect_column_values_to_not_be_null", "id missing", column="id"),
+        _not_null("userid", "userid missing"),
+        _not_null("id", "id missing"),
         expect("expect_column_values_to_be_unique", "id not unique", column="id"),
         expect(
             "expect_compound_columns_to_be_unique",
             "duplicated check point (userid, work_date, check_type, base_check_time)",
             column_list=check_point,
         ),
-        expect("expect_column_values_to_not_be_null", "check_type missing", column="check_type"),
-        expect(
-            "expect_column_values_to_be_in_set",
-            f"check_type not in {_set_text(CHECK_TYPES)}",
-            column="check_type",
-            value_set=list(CHECK_TYPES),
-        ),
-        expect("expect_column_values_to_not_be_null", "time_result missing", column="time_result"),
-        expect(
-            "expect_column_values_to_be_in_set",
-            f"time_result not in {_set_text(TIME_RESULTS)}",
-            column="time_result",
-            value_set=list(TIME_RESULTS),
-        ),
-        expect(
-            "expect_column_values_to_be_in_set",
-            f"source_type not in {_set_text(SOURCE_TYPES)} (or empty)",
-            column="source_type",
-            value_set=list(SOURCE_TYPES),
-        ),
-        expect("expect_column_values_to_not_be_null", "work_date missing", column="work_date"),
+        _not_null("check_type", "check_type missing"),
+        _one_of("check_type", CHECK_TYPES),
+        _not_null("time_result", "time_result missing"),
+        _one_of("time_result", TIME_RESULTS),
+        _one_of("source_type", SOURCE_TYPES, " (or empty)"),
+        _not_null("work_date", "work_date missing"),
         expect(
             "expect_column_values_to_be_between",
             f"work_date outside the partition {start}..{end}",
@@ -581,30 +577,18 @@ def raw_approvals_gate(
     frame = _prepared(frame, "work_date")
     expectations = [
         _columns(RAW_APPROVALS.names, "raw_approvals"),
-        expect("expect_column_values_to_not_be_null", "userid missing", column="userid"),
-        expect("expect_column_values_to_not_be_null", "approve_id missing", column="approve_id"),
-        expect("expect_column_values_to_not_be_null", "biz_type missing", column="biz_type"),
-        expect(
-            "expect_column_values_to_be_in_set",
-            f"biz_type not in {_set_text(BIZ_TYPES)}",
-            column="biz_type",
-            value_set=list(BIZ_TYPES),
-        ),
-        expect(
-            "expect_column_values_to_not_be_null", "duration_unit missing", column="duration_unit"
-        ),
-        expect(
-            "expect_column_values_to_be_in_set",
-            f"duration_unit not in {_set_text(DURATION_UNITS)}",
-            column="duration_unit",
-            value_set=list(DURATION_UNITS),
-        ),
+        _not_null("userid", "userid missing"),
+        _not_null("approve_id", "approve_id missing"),
+        _not_null("biz_type", "biz_type missing"),
+        _one_of("biz_type", BIZ_TYPES),
+        _not_null("duration_unit", "duration_unit missing"),
+        _one_of("duration_unit", DURATION_UNITS),
         expect(
             "expect_compound_columns_to_be_unique",
             "(approve_id, work_date) not unique",
             column_list=["approve_id", "work_date"],
         ),
-        expect("expect_column_values_to_not_be_null", "work_date missing", column="work_date"),
+        _not_null("work_date", "work_date missing"),
         expect(
             "expect_column_values_to_be_between",
             f"work_date outside the partition {start}..{end}",
@@ -653,7 +637,7 @@ def roster_gate(
         expect(
             "expect_table_row_count_to_be_between", "roster is empty (no employees)", min_value=1
         ),
-        expect("expect_column_values_to_not_be_null", "userid missing", column="userid"),
+        _not_null("userid", "userid missing"),
         expect(
             "expect_compound_columns_to_be_unique",
             "(snapshot_date, userid) not unique",
@@ -796,8 +780,8 @@ def hours_gate(
     other = _prepared(rederived, "work_date")
     rows = [
         _columns(EFFECTIVE_HOURS.names, "effective_hours"),
-        expect("expect_column_values_to_not_be_null", "userid missing", column="userid"),
-        expect("expect_column_values_to_not_be_null", "work_date missing", column="work_date"),
+        _not_null("userid", "userid missing"),
+        _not_null("work_date", "work_date missing"),
         expect(
             "expect_compound_columns_to_be_unique",
             "more than one row per (userid, work_date)",
@@ -819,7 +803,7 @@ def hours_gate(
             column="overtime_hours",
             min_value=0,
         ),
-        expect("expect_column_values_to_not_be_null", "status missing", column="status"),
+        _not_null("status", "status missing"),
         expect(
             "expect_column_values_to_be_in_set",
             "status not a known status",
@@ -947,12 +931,7 @@ def mapping_gate(mapping: pd.DataFrame, *, quality: QualityConfig | None = None)
     sample = ["snapshot_date", "userid", "name", "status", "pm_user", "reason"]
     whole = [
         _columns(USER_MAPPING.names, "user_mapping"),
-        expect(
-            "expect_column_values_to_be_in_set",
-            f"status not in {_set_text(MAPPING_STATUSES)}",
-            column="status",
-            value_set=list(MAPPING_STATUSES),
-        ),
+        _one_of("status", MAPPING_STATUSES),
         expect(
             "expect_compound_columns_to_be_unique",
             "PM account claimed by two employees on one day",
@@ -1002,20 +981,15 @@ def plan_gate(
     sample = ["worklog_key", "work_date", "userid", "name", "pm_user", "issue", "kind", "seconds"]
     rows = [
         _columns(WORKLOG_PLAN.names, "worklog_plan"),
-        expect("expect_column_values_to_not_be_null", "worklog_key missing", column="worklog_key"),
+        _not_null("worklog_key", "worklog_key missing"),
         expect("expect_column_values_to_be_unique", "worklog_key not unique", column="worklog_key"),
-        expect("expect_column_values_to_not_be_null", "issue missing", column="issue"),
+        _not_null("issue", "issue missing"),
         expect("expect_column_values_to_match_regex", "issue empty", column="issue", regex=r"\S"),
-        expect("expect_column_values_to_not_be_null", "pm_user missing", column="pm_user"),
+        _not_null("pm_user", "pm_user missing"),
         expect(
             "expect_column_values_to_match_regex", "pm_user empty", column="pm_user", regex=r"\S"
         ),
-        expect(
-            "expect_column_values_to_be_in_set",
-            f"kind not in {_set_text(WORKLOG_KINDS)}",
-            column="kind",
-            value_set=list(WORKLOG_KINDS),
-        ),
+        _one_of("kind", WORKLOG_KINDS),
         expect(
             "expect_column_values_to_be_between",
             "seconds outside 60..86400",
@@ -1121,13 +1095,8 @@ def reconciliation_gate(recon: pd.DataFrame, *, quality: QualityConfig | None = 
     """
     expectations = [
         _columns(RECONCILIATION.names, "worklog_reconciliation"),
-        expect("expect_column_values_to_not_be_null", "status missing", column="status"),
-        expect(
-            "expect_column_values_to_be_in_set",
-            f"status not in {_set_text(RECONCILIATION_STATUSES)}",
-            column="status",
-            value_set=list(RECONCILIATION_STATUSES),
-        ),
+        _not_null("status", "status missing"),
+        _one_of("status", RECONCILIATION_STATUSES),
         expect(
             "expect_column_values_to_not_be_in_set",
             "remote worklogs missing, extra or different from the plan",
