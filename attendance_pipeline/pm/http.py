@@ -77,6 +77,23 @@ class _Retryable(Exception):
         self.wait_s = wait_s
 
 
+def describe_with(
+    response: requests.Response, messages_of: Callable[[dict[str, Any]], list[str]]
+) -> str:
+    """`HTTP <status> (<hint>): <messages>`, the messages read from a JSON error body by
+    `messages_of`, else the start of the body."""
+    status = response.status_code
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    messages = [m for m in messages_of(payload) if m] if isinstance(payload, dict) else []
+    if not messages:
+        messages = [" ".join(response.text.split())[:200] or "(empty body)"]
+    hint = STATUS_HINTS.get(status)
+    return f"HTTP {status}" + (f" ({hint})" if hint else "") + ": " + "; ".join(messages)
+
+
 def default_describe(response: requests.Response) -> str:
     """HTTP status, a hint and the start of the body, for systems without an error shape."""
     status = response.status_code

@@ -38,9 +38,9 @@ from attendance_pipeline.pm.base import (
     key_from_text,
 )
 from attendance_pipeline.pm.http import (
-    STATUS_HINTS,
     PMHttp,
     RetryPolicy,
+    describe_with,
     json_body,
     remote_from_plan,
     tagged_text,
@@ -62,23 +62,17 @@ def started_text(work_date: date) -> str:
 
 def describe_jira_error(response: requests.Response) -> str:
     """`{"errorMessages": [...], "errors": {field: msg}}` as one readable line."""
-    status = response.status_code
-    try:
-        payload = response.json()
-    except ValueError:
-        payload = None
-    messages: list[str] = []
-    if isinstance(payload, dict):
-        messages.extend(str(m) for m in payload.get("errorMessages") or [])
-        errors = payload.get("errors") or {}
-        if isinstance(errors, dict):
-            messages.extend(f"{field}: {msg}" for field, msg in errors.items())
-        if not messages and payload.get("message"):
-            messages.append(str(payload["message"]))
-    if not messages:
-        messages.append(" ".join(response.text.split())[:200] or "(empty body)")
-    hint = STATUS_HINTS.get(status)
-    return f"HTTP {status}" + (f" ({hint})" if hint else "") + ": " + "; ".join(messages)
+    return describe_with(response, _jira_messages)
+
+
+def _jira_messages(payload: dict[str, Any]) -> list[str]:
+    messages = [str(m) for m in payload.get("errorMessages") or []]
+    errors = payload.get("errors") or {}
+    if isinstance(errors, dict):
+        messages.extend(f"{field}: {msg}" for field, msg in errors.items())
+    if not messages and payload.get("message"):
+        messages.append(str(payload["message"]))
+    return messages
 
 
 class JiraWorklogStore:

@@ -39,9 +39,9 @@ from attendance_pipeline.pm.base import (
     key_from_text,
 )
 from attendance_pipeline.pm.http import (
-    STATUS_HINTS,
     PMHttp,
     RetryPolicy,
+    describe_with,
     remote_from_plan,
     tagged_text,
     untagged_text,
@@ -54,17 +54,7 @@ NON_API_PAGE = "TAPD answered with a non-API page: check PM_BASE_URL"
 
 def describe_tapd_error(response: requests.Response) -> str:
     """TAPD errors are `{"status": 0, "info": "..."}`; fall back to the body."""
-    status = response.status_code
-    try:
-        payload = response.json()
-    except ValueError:
-        payload = None
-    message = ""
-    if isinstance(payload, dict):
-        message = str(payload.get("info") or payload.get("message") or "")
-    message = message or " ".join(response.text.split())[:200] or "(empty body)"
-    hint = STATUS_HINTS.get(status)
-    return f"HTTP {status}" + (f" ({hint})" if hint else "") + ": " + message
+    return describe_with(response, lambda p: [str(p.get("info") or p.get("message") or "")])
 
 
 def parse_issue(issue: str) -> tuple[str, str]:

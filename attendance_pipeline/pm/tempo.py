@@ -28,9 +28,9 @@ from attendance_pipeline.pm.base import (
     key_from_text,
 )
 from attendance_pipeline.pm.http import (
-    STATUS_HINTS,
     PMHttp,
     RetryPolicy,
+    describe_with,
     json_body,
     remote_from_plan,
     tagged_text,
@@ -50,21 +50,17 @@ class UserDirectory(Protocol):
 
 def describe_tempo_error(response: requests.Response) -> str:
     """Tempo answers `{"errors": [{"message": ...}]}`; fall back to the body."""
-    status = response.status_code
-    try:
-        payload = response.json()
-    except ValueError:
-        payload = None
-    messages: list[str] = []
-    if isinstance(payload, dict):
-        for error in payload.get("errors") or []:
-            messages.append(str(error.get("message", error)) if isinstance(error, dict) else error)
-        if payload.get("message"):
-            messages.append(str(payload["message"]))
-    if not messages:
-        messages.append(" ".join(response.text.split())[:200] or "(empty body)")
-    hint = STATUS_HINTS.get(status)
-    return f"HTTP {status}" + (f" ({hint})" if hint else "") + ": " + "; ".join(messages)
+    return describe_with(response, _tempo_messages)
+
+
+def _tempo_messages(payload: dict[str, Any]) -> list[str]:
+    messages = [
+        str(error.get("message", error)) if isinstance(error, dict) else str(error)
+        for error in payload.get("errors") or []
+    ]
+    if payload.get("message"):
+        messages.append(str(payload["message"]))
+    return messages
 
 
 class TempoWorklogStore:

@@ -39,9 +39,9 @@ from attendance_pipeline.pm.base import (
     key_from_text,
 )
 from attendance_pipeline.pm.http import (
-    STATUS_HINTS,
     PMHttp,
     RetryPolicy,
+    describe_with,
     json_body,
     remote_from_plan,
     tagged_text,
@@ -57,17 +57,7 @@ USER_PAGE = 500
 
 def describe_zentao_error(response: requests.Response) -> str:
     """ZenTao errors are `{"error": "..."}` with the HTTP code."""
-    status = response.status_code
-    try:
-        payload = response.json()
-    except ValueError:
-        payload = None
-    message = ""
-    if isinstance(payload, dict):
-        message = str(payload.get("error") or payload.get("message") or "")
-    message = message or " ".join(response.text.split())[:200] or "(empty body)"
-    hint = STATUS_HINTS.get(status)
-    return f"HTTP {status}" + (f" ({hint})" if hint else "") + ": " + message
+    return describe_with(response, lambda p: [str(p.get("error") or p.get("message") or "")])
 
 
 class ZenTaoWorklogStore:
