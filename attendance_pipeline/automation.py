@@ -20,12 +20,11 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
-from attendance_pipeline.china_time import SHANGHAI, now_in_china
+from attendance_pipeline.china_time import SHANGHAI
 from attendance_pipeline.dingtalk.robot import send_markdown
 from attendance_pipeline.pipeline_config import load_pipeline_config
-from attendance_pipeline.schemas import SYNC_ERRORS
 from attendance_pipeline.settings import load_settings
-from attendance_pipeline.warehouse import connect, ensure_table
+from attendance_pipeline.warehouse import append_sync_error, connect
 
 
 def window_request(last: datetime, days: int, reason: str) -> dg.RunRequest:
@@ -91,8 +90,4 @@ def alert_on_run_failure(context: dg.RunFailureSensorContext) -> None:
 
 def record_failure(warehouse: Path, run_id: str, window: str, message: str) -> None:
     with connect(warehouse) as con:
-        ensure_table(con, "sync_errors", SYNC_ERRORS)
-        con.execute(
-            "INSERT INTO sync_errors VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [now_in_china(), "dagster", "run", window, run_id, "RunFailure", message[:2000]],
-        )
+        append_sync_error(con, "dagster", "run", window, run_id, "RunFailure", message)

@@ -137,3 +137,23 @@ def replace_rows(
         con.execute("ROLLBACK")
         raise
     return rows.num_rows
+
+
+def append_sync_error(
+    con: duckdb.DuckDBPyConnection,
+    system: str,
+    operation: str,
+    partition: str,
+    key: str,
+    error_class: str,
+    message: str,
+) -> None:
+    """One row of `sync_errors`: a failed external call or a rejected row (no secrets)."""
+    from attendance_pipeline.china_time import now_in_china
+    from attendance_pipeline.schemas import SYNC_ERRORS
+
+    ensure_table(con, "sync_errors", SYNC_ERRORS)
+    con.execute(
+        "INSERT INTO sync_errors VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [now_in_china(), system, operation, partition, key, error_class, message[:2000]],
+    )

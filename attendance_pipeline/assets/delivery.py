@@ -19,6 +19,7 @@ from attendance_pipeline.pm.plan import (
     planned_worklogs,
 )
 from attendance_pipeline.pm.push import Outcome, push_window
+from attendance_pipeline.pm.reconcile import reconcile
 from attendance_pipeline.resources.config import ConfigFolder
 from attendance_pipeline.resources.pm import PMResource
 from attendance_pipeline.resources.warehouse import WarehouseResource
@@ -26,12 +27,11 @@ from attendance_pipeline.schemas import (
     PM_USERS,
     PUSHED_WORKLOGS,
     RECONCILIATION,
-    SYNC_ERRORS,
     USER_MAPPING,
     empty_frame,
     to_table,
 )
-from attendance_pipeline.warehouse import ensure_table
+from attendance_pipeline.warehouse import append_sync_error, ensure_table
 
 # PM calls already retry inside the adapters; a step retry covers what is left (the PM system
 # down for a while). Refusals (failing gates) are not retried.
@@ -256,11 +256,7 @@ def record_sync_error(
 ) -> None:
     """Append one row to the DuckDB `sync_errors` table (messages carry no secrets)."""
     with warehouse.connect() as con:
-        ensure_table(con, "sync_errors", SYNC_ERRORS)
-        con.execute(
-            "INSERT INTO sync_errors VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [now_in_china(), system, operation, partition, key, error_class, message[:2000]],
-        )
+        append_sync_error(con, system, operation, partition, key, error_class, message)
 
 
 def _outcome_frame(outcomes: list[Outcome], system: str, dry_run: bool) -> pd.DataFrame:
@@ -409,51 +405,9 @@ def worklog_reconciliation(
     users, issues = _ledger_targets(warehouse, pm.system, start, end)
     users |= set(user_mapping["pm_user"].dropna()) | set(worklog_plan["pm_user"])
     issues |= set(worklog_plan["issue"])
-    remote = {
-        r.worklog_key: r for r in store.list_worklogs(sorted(users), sorted(issues), start, end)
-    }
-    last = _last_pushed(warehouse, pm.system, start, end)
-    rows = []
-    for p in worklog_plan.itertuples(index=False):
-        held = remote.pop(p.worklog_key, None)
-        if held is None:
-            status = "missing"
-        elif held.seconds == p.seconds and held.issue == p.issue and held.pm_user == p.pm_user:
-            status = "ok"
-        elif p.worklog_key in last and held.seconds != last[p.worklog_key]:
-            status = "conflict"
-        else:
-            status = "different"
-        rows.append(
-            {
-                "work_date": p.work_date,
-                "worklog_key": p.worklog_key,
-                "userid": p.userid,
-                "pm_user": p.pm_user,
-                "issue": p.issue,
-                "planned_seconds": int(p.seconds),
-                "remote_seconds": held.seconds if held else None,
-                "remote_id": held.remote_id if held else None,
-                "status": status,
-            }
-        )
-    for key, held in remote.items():
-        status = "conflict" if key in last and held.seconds != last[key] else "extra"
-        rows.append(
-            {
-                "work_date": held.work_date,
-                "worklog_key": key,
-                "userid": None,
-                "pm_user": held.pm_user,
-                "issue": held.issue,
-                "planned_seconds": None,
-                "remote_seconds": held.seconds,
-                "remote_id": held.remote_id,
-                "status": status,
-            }
-        )
-    frame = (
-        pd.DataFrame(rows, columns=RECONCILIATION.names) if rows else empty_frame(RECONCILIATION)
+    remote = store.list_worklogs(sorted(users), sorted(issues), start, end)
+    frame = reconcile(
+        planned_worklogs(worklog_plan), remote, _last_pushed(warehouse, pm.system, start, end)
     )
     counts = frame["status"].value_counts()
     context.add_output_metadata(
