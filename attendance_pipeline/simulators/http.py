@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
+import sys
 import threading
 from collections.abc import Callable
 from datetime import date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -145,6 +147,40 @@ def serve(
     )
     thread.start()
     return RunningSimulator(server, thread)
+
+
+def serve_until_signalled(
+    start: Callable[[str, int], RunningSimulator],
+    host: str,
+    port: int,
+    banner: Callable[[str], str],
+) -> int:
+    """Start a simulator, print `banner(url)`, serve until SIGINT/SIGTERM; the exit status."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous: dict[signal.Signals, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, on_signal)
+    try:
+        try:
+            running_sim = start(host, port)
+        except OSError as exc:
+            print(f"cannot listen on {host}:{port}: {exc}", file=sys.stderr)
+            return 2
+        with running_sim as running:
+            print(banner(running.url), flush=True)
+            while not stop.wait(0.5):
+                pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return 0
 
 
 def iso_date(text: str) -> date:

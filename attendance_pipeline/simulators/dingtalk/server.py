@@ -14,8 +14,6 @@ import json
 import logging
 import random
 import secrets
-import signal
-import sys
 import threading
 import time
 import uuid
@@ -23,7 +21,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
-from types import FrameType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -33,7 +30,13 @@ from attendance_pipeline.simulators.dingtalk.company import (
     Company,
     local_midnight_ms,
 )
-from attendance_pipeline.simulators.http import RunningSimulator, bounded, iso_date, serve
+from attendance_pipeline.simulators.http import (
+    RunningSimulator,
+    bounded,
+    iso_date,
+    serve,
+    serve_until_signalled,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -883,35 +886,15 @@ def main_dingtalk(argv: list[str] | None = None) -> int:
         app_secret=args.app_secret,
     )
     sim = DingTalkSimulator(cfg)
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous: dict[signal.Signals, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, on_signal)
-    try:
-        running_sim = sim.serve(args.host, args.port)
-    except OSError as exc:
-        print(f"cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 2
-    try:
-        with running_sim as running:
-            print(
-                f"DingTalk simulator listening on {running.url} "
-                f"(seed {cfg.seed}, {cfg.employees} employees, today {cfg.today.isoformat()})",
-                flush=True,
-            )
-            while not stop.wait(0.5):
-                pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-    return 0
+    return serve_until_signalled(
+        sim.serve,
+        args.host,
+        args.port,
+        lambda url: (
+            f"DingTalk simulator listening on {url} "
+            f"(seed {cfg.seed}, {cfg.employees} employees, today {cfg.today.isoformat()})"
+        ),
+    )
 
 
 __all__ = [

@@ -14,19 +14,23 @@ import argparse
 import json
 import logging
 import random
-import signal
 import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, replace
 from datetime import date
 from pathlib import Path
-from types import FrameType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from attendance_pipeline.china_time import today_in_china
-from attendance_pipeline.simulators.http import RunningSimulator, bounded, iso_date, serve
+from attendance_pipeline.simulators.http import (
+    RunningSimulator,
+    bounded,
+    iso_date,
+    serve,
+    serve_until_signalled,
+)
 from attendance_pipeline.simulators.pm.accounts import Directory
 from attendance_pipeline.simulators.pm.jira import JiraApi
 from attendance_pipeline.simulators.pm.routing import (
@@ -423,37 +427,19 @@ def main_pm(argv: list[str] | None = None) -> int:
     except StateMismatch as exc:
         print(f"attendance-pipeline sim pm: {exc}", file=sys.stderr)
         return 2
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous: dict[signal.Signals, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, on_signal)
+    state = str(args.state) if args.state else "in memory"
     try:
-        try:
-            running_sim = sim.serve(args.host, args.port)
-        except OSError as exc:
-            print(f"cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-            return 2
-        with running_sim as running:
-            state = str(args.state) if args.state else "in memory"
-            print(
-                f"PM simulator (Jira, Tempo, TAPD, ZenTao) listening on {running.url} "
-                f"(seed {cfg.seed}, {cfg.employees} employees, state {state})",
-                flush=True,
-            )
-            while not stop.wait(0.5):
-                pass
-    except KeyboardInterrupt:
-        pass
+        return serve_until_signalled(
+            sim.serve,
+            args.host,
+            args.port,
+            lambda url: (
+                f"PM simulator (Jira, Tempo, TAPD, ZenTao) listening on {url} "
+                f"(seed {cfg.seed}, {cfg.employees} employees, state {state})"
+            ),
+        )
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
         sim.close()
-    return 0
 
 
 __all__ = ["PMSimConfig", "PMSimulator", "build_arg_parser", "main_pm"]
