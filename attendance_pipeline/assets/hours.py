@@ -112,16 +112,20 @@ def _weekly_reports(
     data_dir = Path(warehouse.lake_dir).parent
     names = department_names(data_dir / "state")
     links: dict[str, dg.MetadataValue] = {}
-    monday = start - timedelta(days=start.weekday())
-    while monday <= end:
-        sunday = monday + timedelta(days=6)
-        with warehouse.connect(read_only=False) as con:
-            week = con.execute(
-                "SELECT * FROM effective_hours WHERE work_date BETWEEN ? AND ?", [monday, sunday]
+    first = start - timedelta(days=start.weekday())
+    mondays = [first + timedelta(days=7 * i) for i in range((end - first).days // 7 + 1)]
+    with warehouse.connect() as con:  # one connection for every week of the window
+        weeks = [
+            con.execute(
+                "SELECT * FROM effective_hours WHERE work_date BETWEEN ? AND ?",
+                [monday, monday + timedelta(days=6)],
             ).df()
+            for monday in mondays
+        ]
+    for monday, week in zip(mondays, weeks, strict=True):
         iso = monday.isocalendar()
         path = data_dir / "reports" / f"team-hours-{iso[0]}-W{iso[1]:02d}.html"
-        write_report(path, week, f"Team hours, week of {monday} ({monday}..{sunday})", names)
+        title = f"Team hours, week of {monday} ({monday}..{monday + timedelta(days=6)})"
+        write_report(path, week, title, names)
         links[f"report_{iso[0]}_W{iso[1]:02d}"] = dg.MetadataValue.path(str(path))
-        monday += timedelta(days=7)
     return links
