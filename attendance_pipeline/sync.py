@@ -179,6 +179,9 @@ def payroll_months(defs: dg.Definitions, start: date, end: date) -> list[str]:
     return months
 
 
+WORKLOG_ACTIONS = ("created", "updated", "deleted", "unchanged", "conflict", "failed")
+
+
 def _collect(summary: SyncSummary, result: dg.ExecuteInProcessResult) -> None:
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
@@ -187,24 +190,18 @@ def _collect(summary: SyncSummary, result: dg.ExecuteInProcessResult) -> None:
             metadata: dict[str, Any] = {k: v.value for k, v in materialization.metadata.items()}
             asset = summary.assets.setdefault(name, AssetSummary())
             asset.partitions += 1
-            # Run-level counts are attached to every partition of a step; keep one.
+            # Row and worklog counts are per partition (they add up); metered calls are counted
+            # per run and attached to every partition of a step, so keep one.
             if "rows" in metadata:
                 asset.has_rows = True
-                asset.rows = max(asset.rows, int(metadata["rows"]))
+                asset.rows += int(metadata["rows"])
             asset.metered_calls = max(asset.metered_calls, int(metadata.get("metered_calls", 0)))
-            if name == "pushed_worklogs" and "created" in metadata and not summary.worklogs:
+            if name == "pushed_worklogs" and "created" in metadata:
                 summary.dry_run = bool(metadata.get("dry_run", False))
-                summary.worklogs = {
-                    action: int(metadata[action])
-                    for action in (
-                        "created",
-                        "updated",
-                        "deleted",
-                        "unchanged",
-                        "conflict",
-                        "failed",
+                for action in WORKLOG_ACTIONS:
+                    summary.worklogs[action] = summary.worklogs.get(action, 0) + int(
+                        metadata.get(action, 0)
                     )
-                }
         elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
             failure = event.step_failure_data
             error = failure.error if failure else None

@@ -8,6 +8,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from attendance_pipeline.assets import partitions as per_day
 from attendance_pipeline.assets.partitions import DAILY, window_dates
 from attendance_pipeline.checks import check_result, failing_gates, gates, specs_for
 from attendance_pipeline.china_time import days, now_in_china
@@ -85,6 +86,7 @@ def pm_users(context: dg.AssetExecutionContext, pm: PMResource) -> pd.DataFrame:
     context.add_output_metadata(
         output_name="result", metadata={"rows": len(frame), "accounts": len(accounts)}
     )
+    per_day.add_daily_metadata(context, frame, "snapshot_date", {"rows": per_day.rows})
     return frame
 
 
@@ -133,6 +135,18 @@ def user_mapping(
                 problems[["userid", "name", "status", "reason"]].to_markdown(index=False)
                 if len(problems)
                 else "every in-scope employee is mapped"
+            ),
+        },
+    )
+    per_day.add_daily_metadata(
+        context,
+        frame,
+        "snapshot_date",
+        {
+            "rows": per_day.rows,
+            **{s: per_day.counted("status", s) for s in ("mapped", "unmapped", "ambiguous")},
+            "in_scope_not_mapped": lambda day: int(
+                ((day["status"] != "mapped") & day["in_scope"]).sum()
             ),
         },
     )
@@ -200,6 +214,12 @@ def worklog_plan(
                 .to_markdown(index=False)
             ),
         },
+    )
+    per_day.add_daily_metadata(
+        context,
+        frame,
+        "work_date",
+        {"rows": per_day.rows, "hours": per_day.total("seconds", scale=3600)},
     )
     yield dg.Output(frame)
     yield check_result("worklog_plan", gates.plan_gate(frame, effective_hours, user_mapping))
@@ -363,6 +383,18 @@ def pushed_worklogs(
             ),
         },
     )
+    per_day.add_daily_metadata(
+        context,
+        frame,
+        "work_date",
+        {
+            "rows": per_day.rows,
+            **{
+                action: per_day.counted("action", action)
+                for action in ("created", "updated", "deleted", "unchanged", "conflict", "failed")
+            },
+        },
+    )
     failed = frame[frame["action"] == "failed"]
     for row in failed.itertuples():
         day, key = str(row.work_date), str(row.worklog_key)
@@ -416,6 +448,18 @@ def worklog_reconciliation(
             "rows": len(frame),
             **{
                 s: int(counts.get(s, 0))
+                for s in ("ok", "missing", "extra", "different", "conflict")
+            },
+        },
+    )
+    per_day.add_daily_metadata(
+        context,
+        frame,
+        "work_date",
+        {
+            "rows": per_day.rows,
+            **{
+                s: per_day.counted("status", s)
                 for s in ("ok", "missing", "extra", "different", "conflict")
             },
         },

@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from attendance_pipeline.assets import partitions as per_day
 from attendance_pipeline.assets.partitions import DAILY, window_dates
 from attendance_pipeline.checks import check_result, gates, specs_for
 from attendance_pipeline.hours.engine import derive_effective_hours
@@ -80,6 +81,16 @@ def effective_hours(
                 .head(10)
                 .to_markdown(index=False)
             ),
+        },
+    )
+    per_day.add_daily_metadata(
+        context,
+        frame,
+        "work_date",
+        {
+            "rows": per_day.rows,
+            "effective_hours_total": per_day.total("effective_hours"),
+            "overtime_hours_total": per_day.total("overtime_hours"),
         },
     )
     context.add_output_metadata(

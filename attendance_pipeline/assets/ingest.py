@@ -14,6 +14,7 @@ import dagster as dg
 import pandas as pd
 import pyarrow.parquet as pq
 
+from attendance_pipeline.assets import partitions as per_day
 from attendance_pipeline.assets.partitions import DAILY, window_dates
 from attendance_pipeline.checks import check_result, gates, specs_for
 from attendance_pipeline.china_time import days, now_in_china
@@ -109,6 +110,12 @@ def dingtalk_roster(
             **_call_metadata(context, client, warehouse),
         },
     )
+    per_day.add_daily_metadata(
+        context,
+        frame,
+        "snapshot_date",
+        {"rows": per_day.rows, "employees": per_day.distinct("userid")},
+    )
     state = Path(warehouse.lake_dir).parent / "state" / "departments.json"
     state.parent.mkdir(parents=True, exist_ok=True)
     names = {int(d["dept_id"]): d.get("name") for d in departments}
@@ -152,6 +159,9 @@ def raw_attendance(
             **_call_metadata(context, client, warehouse),
         },
     )
+    per_day.add_daily_metadata(
+        context, frame, "work_date", {"rows": per_day.rows, "employees": per_day.distinct("userid")}
+    )
     # Rows DingTalk returned outside the window fail the gate and are not stored.
     yield dg.Output(_inside(frame, start, end))
     yield check_result("raw_attendance", gates.raw_attendance_gate(frame, start, end))
@@ -188,6 +198,12 @@ def raw_approvals(
             ),
             **_call_metadata(context, client, warehouse),
         },
+    )
+    per_day.add_daily_metadata(
+        context,
+        frame,
+        "work_date",
+        {"rows": per_day.rows, "approvals": per_day.distinct("approve_id")},
     )
     yield dg.Output(_inside(frame, start, end))
     yield check_result("raw_approvals", gates.raw_approvals_gate(frame, start, end))
