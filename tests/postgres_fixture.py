@@ -1,0 +1,123 @@
+"""Fixtures for tests against a real PostgreSQL server started by `scripts/postgres up`.
+
+Loaded from tests/conftest.py (`pytest_plugins`); mark the tests with `@pytest.mark.postgres`.
+
+- `postgres` (session): runs `scripts/postgres up` (installs PostgreSQL from Debian's packages
+  and starts a private cluster when needed; fails, never skips, with the script's output when it
+  cannot) and returns a `PostgresServer` with the facts from `.postgres/env`. The server is left
+  running for the next session (`scripts/postgres down` stops it); with pytest-xdist each worker
+  runs `up`, and the script's lock makes all but the first find it running.
+- `postgres_database` (function): a new, empty database owned by the same role, unique per test
+  (so tests are isolated under xdist), dropped at teardown.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import pytest
+from dotenv import dotenv_values
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPT = REPO / "scripts" / "postgres"
+ENV_FILE = REPO / ".postgres" / "env"
+UP_TIMEOUT_S = 10 * 60
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    """Where the server listens and how to log in: the DAGSTER_PG_* variables of the instance."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    db: str
+
+    def env(self) -> dict[str, str]:
+        """The environment that deploy/production/dagster.yaml reads."""
+        return {
+            "DAGSTER_PG_HOST": self.host,
+            "DAGSTER_PG_PORT": str(self.port),
+            "DAGSTER_PG_USER": self.user,
+            "DAGSTER_PG_PASSWORD": self.password,
+            "DAGSTER_PG_DB": self.db,
+        }
+
+    def connect(self, **kwargs: Any) -> Any:
+        """A psycopg2 connection to this database (the caller closes it)."""
+        return psycopg2.connect(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            dbname=self.db,
+            connect_timeout=10,
+            **kwargs,
+        )
+
+    def query(self, sql: str, params: Any = None) -> list[tuple]:
+        """Rows of one read-only statement."""
+        con = self.connect()
+        try:
+            with con.cursor() as cur:
+                cur.execute(sql, params)
+                return list(cur.fetchall())
+        finally:
+            con.close()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> PostgresServer:
+    """PostgreSQL on loopback, installed and started by `scripts/postgres up` if needed."""
+    try:
+        done = subprocess.run(
+            [str(SCRIPT), "up"],
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=UP_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired as exc:
+        output = exc.stderr.decode() if isinstance(exc.stderr, bytes) else exc.stderr or ""
+        pytest.fail(f"scripts/postgres up did not finish in {UP_TIMEOUT_S} s:\n{output}")
+    if done.returncode != 0:
+        pytest.fail(
+            f"scripts/postgres up failed (exit {done.returncode}):\n{done.stdout}{done.stderr}",
+            pytrace=False,
+        )
+    env = dotenv_values(ENV_FILE)
+    names = ["DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD"]
+    missing = [name for name in [*names, "DAGSTER_PG_DB"] if not env.get(name)]
+    if missing:
+        pytest.fail(f"scripts/postgres up succeeded but {ENV_FILE} lacks {', '.join(missing)}")
+    return PostgresServer(
+        host=str(env["DAGSTER_PG_HOST"]),
+        port=int(str(env["DAGSTER_PG_PORT"])),
+        user=str(env["DAGSTER_PG_USER"]),
+        password=str(env["DAGSTER_PG_PASSWORD"]),
+        db=str(env["DAGSTER_PG_DB"]),
+    )
+
+
+@pytest.fixture
+def postgres_database(postgres: PostgresServer) -> Iterator[PostgresServer]:
+    """A fresh database for one test (dropped afterwards, even if a connection lingers)."""
+    name = f"dagster_test_{uuid.uuid4().hex[:12]}"
+    admin = postgres.connect()
+    admin.autocommit = True  # CREATE/DROP DATABASE cannot run inside a transaction
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{name}" OWNER "{postgres.user}"')
+        yield replace(postgres, db=name)
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.close()
