@@ -55,6 +55,18 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--port", type=int, default=3000, help="Dagster UI port (default 3000)")
     demo.add_argument("--days", type=int, default=7, help="days to sync before the UI starts")
     demo.add_argument("--employees", type=int, default=60, help="simulated company size")
+    demo.add_argument(
+        "--dingtalk-port",
+        type=int,
+        default=urlparse(SIM_DINGTALK_URL).port,
+        help="DingTalk simulator port (default %(default)s)",
+    )
+    demo.add_argument(
+        "--pm-port",
+        type=int,
+        default=urlparse(SIM_PM_URL).port,
+        help="PM simulator port (default %(default)s)",
+    )
 
     args, rest = parser.parse_known_args(argv)
     if args.command == "sim":
@@ -65,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         return _sync(args.start, args.end, args.dry_run)
     if args.command == "payroll":
         return _payroll(args.month, args.format, args.lock, args.by)
-    return _demo(args.port, args.days, args.employees)
+    return _demo(args.port, args.days, args.employees, args.dingtalk_port, args.pm_port)
 
 
 def _sim(system: str, rest: list[str]) -> int:
@@ -91,10 +103,11 @@ def _sync(start: str, end: str, dry_run: bool) -> int:
         print(f"attendance-pipeline sync: {exc}", file=sys.stderr)
         return 2
     if settings.uses_simulator and not _answers(settings.dingtalk_base_url):
+        port = urlparse(settings.dingtalk_base_url).port
         print(
             "attendance-pipeline sync: no DingTalk credentials are set (DINGTALK_APP_KEY), so the "
             f"simulator is used, but nothing answers at {settings.dingtalk_base_url}. Start it "
-            "with `attendance-pipeline sim dingtalk --port 8701`, or run `attendance-pipeline "
+            f"with `attendance-pipeline sim dingtalk --port {port}`, or run `attendance-pipeline "
             "demo`.",
             file=sys.stderr,
         )
@@ -105,13 +118,13 @@ def _sync(start: str, end: str, dry_run: bool) -> int:
     if (
         settings.uses_simulator
         and pm_system != "none"
-        and pm_url == SIM_PM_URL
+        and pm_url == settings.pm_simulator_url
         and not _answers(pm_url)
     ):
         print(
             f"attendance-pipeline sync: the demo profile pushes to the PM simulator, but nothing "
-            f"answers at {pm_url}. Start it with `attendance-pipeline sim pm --port 8702`, set "
-            "PM_SYSTEM=none, or run `attendance-pipeline demo`.",
+            f"answers at {pm_url}. Start it with `attendance-pipeline sim pm --port "
+            f"{urlparse(pm_url).port}`, set PM_SYSTEM=none, or run `attendance-pipeline demo`.",
             file=sys.stderr,
         )
         return 2
@@ -179,8 +192,8 @@ def _answers(base_url: str) -> bool:
     return True
 
 
-def _demo(ui_port: int, sync_days: int, employees: int) -> int:
-    """Start the DingTalk simulator, sync recent days, then `dagster dev` until Ctrl-C."""
+def _demo(ui_port: int, sync_days: int, employees: int, dingtalk_port: int, pm_port: int) -> int:
+    """Start the simulators, sync recent days, then `dagster dev` until Ctrl-C."""
     from attendance_pipeline.sync import prepare_dagster_home
 
     prepare_dagster_home(REPO_ROOT / ".dagster_home")
@@ -189,15 +202,23 @@ def _demo(ui_port: int, sync_days: int, employees: int) -> int:
     env.setdefault("ATTENDANCE_CONFIG_DIR", str(REPO_ROOT / "config"))
     children: list[subprocess.Popen[bytes]] = []
     cli = [sys.executable, "-m", "attendance_pipeline.cli"]
-    simulators = [("dingtalk", SIM_DINGTALK_URL, ["--employees", str(employees)])]
-    if not env.get("PM_BASE_URL"):
-        simulators.append(("pm", SIM_PM_URL, ["--employees", str(employees)]))
-    for system, url, extra in simulators if not env.get("DINGTALK_APP_KEY") else []:
+    simulators: list[tuple[str, int]] = []
+    if not env.get("DINGTALK_APP_KEY"):
+        # The sync and the UI must talk to the simulators started here, on these ports.
+        dingtalk_url = f"http://127.0.0.1:{dingtalk_port}"
+        env["DINGTALK_BASE_URL"] = env["DINGTALK_API_BASE_URL"] = dingtalk_url
+        simulators.append(("dingtalk", dingtalk_port))
+        if not env.get("PM_BASE_URL"):
+            env["PM_SIMULATOR_URL"] = f"http://127.0.0.1:{pm_port}"
+            simulators.append(("pm", pm_port))
+    for system, port in simulators:
+        url = f"http://127.0.0.1:{port}"
         if _answers(url):
             print(f"demo: using the {system} simulator already running at {url}")
             continue
-        port = str(urlparse(url).port)
-        child = subprocess.Popen([*cli, "sim", system, "--port", port, *extra], env=env)
+        child = subprocess.Popen(
+            [*cli, "sim", system, "--port", str(port), "--employees", str(employees)], env=env
+        )
         children.append(child)
         deadline = time.monotonic() + 30
         while not _answers(url):

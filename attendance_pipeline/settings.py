@@ -2,7 +2,8 @@
 
 Demo profile (pinned in DESIGN section 9): without `DINGTALK_APP_KEY`, DingTalk is the local
 simulator at http://127.0.0.1:8701 with `sim-key`/`sim-secret`, so the pipeline runs with no
-credentials at all.
+credentials at all; without `PM_BASE_URL` worklogs go to the PM simulator at
+http://127.0.0.1:8702 (`PM_SIMULATOR_URL` moves it, e.g. when `demo --pm-port` picks another port).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Settings:
     dingtalk_api_base_url: str
     uses_simulator: bool
     partitions_start: date
+    pm_simulator_url: str = SIM_PM_URL
 
     @property
     def lake_dir(self) -> Path:
@@ -62,4 +64,5 @@ def load_settings(env_file: str | os.PathLike[str] | None = ".env") -> Settings:
         dingtalk_api_base_url=os.environ.get("DINGTALK_API_BASE_URL", default_api_url),
         uses_simulator=uses_simulator,
         partitions_start=start,
+        pm_simulator_url=os.environ.get("PM_SIMULATOR_URL", SIM_PM_URL),
     )

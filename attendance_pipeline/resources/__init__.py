@@ -28,7 +28,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             app_secret=app_secret,
         ),
         "company_config": ConfigFolder(path=str(settings.config_dir)),
-        "pm": pm_resource_from_env(settings.uses_simulator),
+        "pm": pm_resource_from_env(settings.uses_simulator, settings.pm_simulator_url),
         "lake_io_manager": LakeIOManagerFactory(base_path=str(settings.lake_dir)),
         "warehouse": WarehouseResource(
             path=str(settings.warehouse_path), lake_dir=str(settings.lake_dir)

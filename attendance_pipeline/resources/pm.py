@@ -12,6 +12,7 @@ import os
 import dagster as dg
 
 from attendance_pipeline.pm.base import WorklogStore
+from attendance_pipeline.settings import SIM_PM_URL
 
 SYSTEMS = ("redmine", "jira", "tempo", "tapd", "zentao", "none")
 
@@ -77,13 +78,13 @@ class PMResource(dg.ConfigurableResource):
         raise KeyError(f"no ZenTao password for account {account} (ZENTAO_USER_PASSWORDS)")
 
 
-def pm_resource_from_env(uses_simulator: bool) -> PMResource:
+def pm_resource_from_env(uses_simulator: bool, simulator_url: str = SIM_PM_URL) -> PMResource:
     """PM settings from the environment; the demo profile points at the PM simulator."""
     system = os.environ.get("PM_SYSTEM", "jira" if uses_simulator else "none").strip().lower()
     if uses_simulator and "PM_BASE_URL" not in os.environ:
         return PMResource(
             system=system,
-            base_url="http://127.0.0.1:8702",
+            base_url=simulator_url,
             user="sim-user",
             token="sim-token",
             workspace_id="100",
