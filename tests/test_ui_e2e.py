@@ -4,7 +4,8 @@ Starts `attendance-pipeline demo` (both simulators, a three-day sync, `dagster d
 with its own DAGSTER_HOME, data and config folders, then drives Debian's Chromium through
 Playwright and asserts on text the browser actually rendered: every asset of the definitions in
 the global lineage graph, the synced partitions of `raw_attendance`, and the result of
-`effective_hours`' `hours_valid` check. GraphQL is asked for the same facts first, so a failure
+`effective_hours`' `hours_valid` check; and that a backfill of a year of partitions, launched
+as the UI launches one, is a single run. GraphQL is asked for the same facts first, so a failure
 says whether the pipeline or the UI is at fault. Screenshots go to tests/artifacts/.
 
 Needs /usr/bin/chromium (`scripts/chromium` installs it) and the `playwright` Python package; no
@@ -56,6 +57,10 @@ CHROMIUM_ARGS = [
 # draws minimal nodes whose long names are cut in the middle (worklog_…ciliation).
 GRAPH_VIEWPORT = {"width": 2200, "height": 1700}
 PAGE_VIEWPORT = {"width": 1600, "height": 1000}
+# The demo's partitions start early enough that a whole year can be backfilled.
+PARTITIONS_START = "2025-06-01"
+BACKFILL_DAYS = 365
+BACKFILL_TIMEOUT_S = 180  # the daemon's backfill loop, then one run
 
 
 def progress(message: str) -> None:
@@ -75,8 +80,9 @@ class Demo:
     log: Path
     synced_days: list[date]
 
-    def graphql(self, query: str) -> dict[str, Any]:
-        reply = requests.post(f"{self.url}/graphql", json={"query": query}, timeout=30)
+    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        body = {"query": query, "variables": variables or {}}
+        reply = requests.post(f"{self.url}/graphql", json=body, timeout=30)
         reply.raise_for_status()
         body = reply.json()
         assert "errors" not in body, body["errors"]
@@ -192,6 +198,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         "ATTENDANCE_DATA_DIR": str(root / "data"),
         "ATTENDANCE_CONFIG_DIR": str(root / "config"),
         "PYTHONUNBUFFERED": "1",
+        "ATTENDANCE_START_DATE": PARTITIONS_START,
     }
     for name in ("DINGTALK_APP_KEY", "DINGTALK_BASE_URL", "DINGTALK_API_BASE_URL", "PM_BASE_URL"):
         env.pop(name, None)
@@ -367,6 +374,63 @@ def effective_hours_checks_show_hours_valid_passed(demo: Demo, page: Page) -> No
     screenshot(page, "ui_effective_hours_checks.png")
 
 
+def a_year_backfill_is_one_run(demo: Demo, page: Page) -> None:
+    """A backfill launched the way the UI's "Materialize → date range" does (the
+    `launchPartitionBackfill` mutation) over a year of partitions becomes ONE run that the daemon
+    submits and that materialises all 365 partitions (`BackfillPolicy.single_run()`)."""
+    last = demo.synced_days[-1]
+    first = last - timedelta(days=BACKFILL_DAYS - 1)
+    launched = demo.graphql(
+        """mutation($params: LaunchBackfillParams!) {
+            launchPartitionBackfill(backfillParams: $params) {
+                __typename ... on LaunchBackfillSuccess { backfillId }
+                ... on PythonError { message } } }""",
+        {
+            "params": {
+                "partitionsByAssets": [
+                    {
+                        "assetKey": {"path": ["lake_views"]},
+                        "partitions": {"range": {"start": str(first), "end": str(last)}},
+                    }
+                ],
+                "title": "a year of lake_views",
+            }
+        },
+    )["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    backfill_id = launched["backfillId"]
+    runs_query = """query($id: String!) {
+        runsOrError(filter: {tags: [{key: "dagster/backfill", value: $id}]}) {
+            ... on Runs { results { runId status tags { key value } } } } }"""
+    deadline = time.monotonic() + BACKFILL_TIMEOUT_S
+    runs: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        runs = demo.graphql(runs_query, {"id": backfill_id})["runsOrError"]["results"]
+        if runs and all(run["status"] in ("SUCCESS", "FAILURE", "CANCELED") for run in runs):
+            break
+        time.sleep(2)
+    assert len(runs) == 1, f"{len(runs)} runs for a {BACKFILL_DAYS}-day backfill: {runs}"
+    run = runs[0]
+    assert run["status"] == "SUCCESS", (run, demo.log_tail())
+    tags = {tag["key"]: tag["value"] for tag in run["tags"]}
+    assert tags["dagster/asset_partition_range_start"] == str(first)
+    assert tags["dagster/asset_partition_range_end"] == str(last)
+    stats = demo.graphql(
+        """{ assetNodeOrError(assetKey: {path: ["lake_views"]}) { ... on AssetNode {
+            partitionStats { numMaterialized } } } }"""
+    )["assetNodeOrError"]["partitionStats"]
+    assert stats["numMaterialized"] >= BACKFILL_DAYS, stats
+
+    page.goto(f"{demo.url}/runs/b/{backfill_id}?tab=runs")
+    # The backfill's page: its partition selection, succeeded, and one run in its list.
+    expect(page.get_by_text(re.compile(backfill_id)).first).to_be_visible()
+    expect(page.get_by_text(re.compile(f"^{first}.+{last}$")).first).to_be_visible()
+    expect(page.get_by_text("Succeeded", exact=True).first).to_be_visible()
+    expect(page.get_by_text(run["runId"][:8], exact=True)).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^View all tags"))).to_have_count(1)  # one row
+    screenshot(page, "ui_year_backfill_one_run.png")
+
+
 UI_CHECKS: list[tuple[str, Callable[[Demo, Page], None]]] = [
     ("the global lineage graph shows every asset", lineage_shows_every_asset),
     (
@@ -377,6 +441,7 @@ UI_CHECKS: list[tuple[str, Callable[[Demo, Page], None]]] = [
         "effective_hours' checks tab shows hours_valid passed",
         effective_hours_checks_show_hours_valid_passed,
     ),
+    ("a backfill of a year of partitions is one run", a_year_backfill_is_one_run),
 ]
 
 
