@@ -527,6 +527,22 @@ def test_quality_config_defaults_and_errors_name_the_line(tmp_path):
     assert load_quality_config(path).sample_rows == 2
 
 
+def test_the_rederivation_sample_is_bounded_in_employee_days(tmp_path):
+    defaults = QualityConfig()
+    # A day or a month re-derives the full 100-employee sample; longer windows fewer people.
+    assert defaults.rederive_sample_size(1) == defaults.rederive_sample_size(31) == 100
+    assert defaults.rederive_sample_size(180) == 3100 // 180 == 17
+    assert defaults.rederive_sample_size(365) == 8
+    assert defaults.rederive_sample_size(10_000) == 1  # never none
+    path = tmp_path / "quality.yaml"
+    path.write_text("rederive_max_employee_days: 0\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"line 1: `rederive_max_employee_days`"):
+        load_quality_config(path)
+    path.write_text("rederive_max_employees: 5\nrederive_max_employee_days: 62\n", "utf-8")
+    config = load_quality_config(path)
+    assert [config.rederive_sample_size(d) for d in (1, 12, 31, 62)] == [5, 5, 2, 1]
+
+
 def test_sample_rows_follow_the_config(month):
     attendance = month.attendance.assign(time_result="Bogus")
     result = gates.raw_attendance_gate(attendance, START, END, quality=QualityConfig(sample_rows=2))

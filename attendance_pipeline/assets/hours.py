@@ -102,9 +102,11 @@ def effective_hours(
         gates.completeness_gate(*inputs, calendar, start, end, quality=quality),
     )
     # The independent re-derivation runs one day at a time (~400 rows/s): past
-    # `rederive_max_employees` a stable sample of employees is re-derived and compared.
+    # `rederive_max_employees` (or `rederive_max_employee_days` over the window) a stable sample of
+    # employees is re-derived and compared, so the check's cost does not grow with the window.
     userids = dingtalk_roster["userid"].unique().tolist()
-    sample = gates.stable_sample(userids, quality.rederive_max_employees)
+    size = quality.rederive_sample_size((end - start).days + 1)
+    sample = gates.stable_sample(userids, size)
     hours, roster, attendance, approvals = (f[f["userid"].isin(sample)] for f in (frame, *inputs))
     rederived = derive_frame(roster, attendance, approvals, overrides, rules, calendar)
     yield check_result(

@@ -86,8 +86,15 @@ class QualityConfig(BaseModel):
     late_streak: int = Field(default=5, ge=2, le=366)
     dept_drop_ratio: float = Field(default=0.5, gt=0, le=1)
     sample_rows: int = Field(default=5, ge=1, le=100)
-    # hours_valid re-derives at most this many employees (a stable sample; ~400 rows/s).
+    # hours_valid re-derives at most this many employees (a stable sample; ~400 rows/s) and at
+    # most this many employee-days, so a long backfill window re-derives fewer people.
     rederive_max_employees: int = Field(default=100, ge=1)
+    rederive_max_employee_days: int = Field(default=3100, ge=1)
+
+    def rederive_sample_size(self, window_days: int) -> int:
+        """Employees to re-derive for a window of `window_days` days (at least one)."""
+        by_days = self.rederive_max_employee_days // max(1, window_days)
+        return max(1, min(self.rederive_max_employees, by_days))
 
 
 def load_quality_config(path: Path) -> QualityConfig:

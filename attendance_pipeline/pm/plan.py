@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -114,13 +113,20 @@ def plan_worklogs(
     push_overtime: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(plan with WORKLOG_PLAN columns, skipped in-scope employee-days with the reason)."""
-    people = roster.drop_duplicates(["snapshot_date", "userid"]).set_index(
-        ["snapshot_date", "userid"]
-    )
-    mapped = mapping.set_index("userid")
+    # Plain dicts: a pandas lookup per employee-day costs ~100 µs, a dict lookup ~0.1 µs.
+    people = roster.drop_duplicates(["snapshot_date", "userid"])
+    ancestors_of = {
+        (snapshot, userid): [int(d) for d in value] if value is not None else []
+        for snapshot, userid, value in zip(
+            people["snapshot_date"], people["userid"], people["dept_ancestors"], strict=True
+        )
+    }
+    status_of = dict(zip(mapping["userid"], mapping["status"], strict=True))
+    reason_of = dict(zip(mapping["userid"], mapping["reason"], strict=True))
+    pm_user_of = dict(zip(mapping["userid"], mapping["pm_user"], strict=True))
     rows, skipped = [], []
     for day in hours.itertuples(index=False):
-        ancestors = _ancestors(people, day.work_date, day.userid)
+        ancestors = ancestors_of.get((day.work_date, day.userid), [])
         if not in_scope(day.userid, ancestors, scope):
             continue
         amounts = [("work", float(day.effective_hours))]
@@ -129,16 +135,16 @@ def plan_worklogs(
         amounts = [(kind, h) for kind, h in amounts if h > 0]
         if not amounts:
             continue
-        status = mapped["status"].get(day.userid, "unmapped")
+        status = status_of.get(day.userid, "unmapped")
         if status != "mapped":
-            reason = mapped["reason"].get(day.userid, "not in the day's user mapping")
+            reason = reason_of.get(day.userid, "not in the day's user mapping")
             skipped.append(_skip(day, f"{status}: {reason}"))
             continue
         split = allocations.for_person(day.userid, ancestors)
         if not split:
             skipped.append(_skip(day, "no allocation in config/allocations.csv"))
             continue
-        pm_user = str(mapped.at[day.userid, "pm_user"])
+        pm_user = str(pm_user_of[day.userid])
         for kind, amount in amounts:
             minutes = split_minutes(round(amount * 60), [a.share for a in split])
             for allocation, part in zip(split, minutes, strict=True):
@@ -186,14 +192,6 @@ def planned_worklogs(plan: pd.DataFrame) -> list[PlannedWorklog]:
         )
         for row in plan.itertuples(index=False)
     ]
-
-
-def _ancestors(people: pd.DataFrame, day: date, userid: str) -> list[int]:
-    try:
-        value = people.at[(day, userid), "dept_ancestors"]
-    except KeyError:
-        return []
-    return [int(d) for d in value] if value is not None else []
 
 
 def _skip(day: object, reason: str) -> dict[str, object]:
