@@ -13,7 +13,6 @@ Loaded from tests/conftest.py (`pytest_plugins`); mark the tests with `@pytest.m
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -22,7 +21,8 @@ from typing import Any
 
 import psycopg2
 import pytest
-from dotenv import dotenv_values
+
+from tests.service_scripts import run_service_script
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "postgres"
@@ -76,28 +76,9 @@ class PostgresServer:
 @pytest.fixture(scope="session")
 def postgres() -> PostgresServer:
     """PostgreSQL on loopback, installed and started by `scripts/postgres up` if needed."""
-    try:
-        done = subprocess.run(
-            [str(SCRIPT), "up"],
-            cwd=REPO,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=UP_TIMEOUT_S,
-        )
-    except subprocess.TimeoutExpired as exc:
-        output = exc.stderr.decode() if isinstance(exc.stderr, bytes) else exc.stderr or ""
-        pytest.fail(f"scripts/postgres up did not finish in {UP_TIMEOUT_S} s:\n{output}")
-    if done.returncode != 0:
-        pytest.fail(
-            f"scripts/postgres up failed (exit {done.returncode}):\n{done.stdout}{done.stderr}",
-            pytrace=False,
-        )
-    env = dotenv_values(ENV_FILE)
-    names = ["DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD"]
-    missing = [name for name in [*names, "DAGSTER_PG_DB"] if not env.get(name)]
-    if missing:
-        pytest.fail(f"scripts/postgres up succeeded but {ENV_FILE} lacks {', '.join(missing)}")
+    names = ("HOST", "PORT", "USER", "PASSWORD", "DB")
+    needs = tuple(f"DAGSTER_PG_{name}" for name in names)
+    _, env = run_service_script(["postgres", "up"], UP_TIMEOUT_S, ENV_FILE, needs)
     return PostgresServer(
         host=str(env["DAGSTER_PG_HOST"]),
         port=int(str(env["DAGSTER_PG_PORT"])),

@@ -13,16 +13,15 @@ Load with `pytest_plugins = ["tests.redmine_fixture"]` (or import the fixtures i
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
-from dotenv import dotenv_values
 
 from attendance_pipeline.pm.redmine import seed_redmine
+from tests.service_scripts import run_service_script
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "redmine"
@@ -71,27 +70,9 @@ class RedmineProject:
 @pytest.fixture(scope="session")
 def redmine() -> RedmineServer:
     """Redmine on loopback, installed and started by `scripts/redmine up` if needed."""
-    try:
-        done = subprocess.run(
-            [str(SCRIPT), "up"],
-            cwd=REPO,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=UP_TIMEOUT_S,
-        )
-    except subprocess.TimeoutExpired as exc:
-        output = exc.stderr.decode() if isinstance(exc.stderr, bytes) else exc.stderr or ""
-        pytest.fail(f"scripts/redmine up did not finish in {UP_TIMEOUT_S} s:\n{output}")
-    if done.returncode != 0:
-        pytest.fail(
-            f"scripts/redmine up failed (exit {done.returncode}):\n{done.stdout}{done.stderr}",
-            pytrace=False,
-        )
-    env = dotenv_values(ENV_FILE)
-    url, key = env.get("REDMINE_URL"), env.get("REDMINE_ADMIN_KEY")
-    if not url or not key:
-        pytest.fail(f"scripts/redmine up succeeded but {ENV_FILE} lacks REDMINE_URL/ADMIN_KEY")
+    needs = ("REDMINE_URL", "REDMINE_ADMIN_KEY")
+    _, env = run_service_script(["redmine", "up"], UP_TIMEOUT_S, ENV_FILE, needs)
+    url, key = env["REDMINE_URL"], env["REDMINE_ADMIN_KEY"]
     return RedmineServer(url=url, admin_key=key)
 
 

@@ -34,6 +34,7 @@ import requests
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 
 from attendance_pipeline.definitions import defs
+from tests.service_scripts import run_service_script
 
 pytestmark = [pytest.mark.slow, pytest.mark.ui]
 
@@ -43,6 +44,7 @@ EMPLOYEES = 30
 DAYS = 3
 DEMO_READY_S = 300  # simulators + sync + `dagster dev` + loading the code location
 UI_TIMEOUT_MS = 60_000
+CHROMIUM_INSTALL_S = 10 * 60  # apt-get install chromium on a fresh machine
 STOP_S = 30  # for a clean Ctrl-C shutdown, before SIGTERM and then SIGKILL
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -179,12 +181,8 @@ def _stop_group(process: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    done = subprocess.run(
-        [str(REPO / "scripts" / "chromium")], capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        pytest.fail(f"scripts/chromium failed:\n{done.stderr}")
-    return done.stdout.strip()
+    stdout, _ = run_service_script(["chromium"], CHROMIUM_INSTALL_S)
+    return stdout.strip()
 
 
 @pytest.fixture(scope="module")
