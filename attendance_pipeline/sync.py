@@ -131,28 +131,18 @@ def run_sync(
     days = (end - start).days + 1
     out.write(f"sync {start}..{end} ({days} days){' dry run' if dry_run else ''}\n")
     out.flush()
-    result = defs.resolve_job_def("sync").execute_in_process(
-        instance=instance,
+    summary = run_job(
+        defs.resolve_job_def("sync"),
+        instance,
         tags={
             ASSET_PARTITION_RANGE_START_TAG: start.isoformat(),
             ASSET_PARTITION_RANGE_END_TAG: end.isoformat(),
             "attendance/dry_run": str(dry_run).lower(),
         },
-        run_config=QUIET_INFO,
-        raise_on_error=False,
     )
-    summary = SyncSummary(run_id=result.run_id, success=result.success)
-    _collect(summary, result)
-    if result.success:
+    if summary.success:
         for month in payroll_months(defs, start, end):
-            monthly = defs.resolve_job_def("payroll").execute_in_process(
-                instance=instance,
-                partition_key=f"{month}-01",
-                run_config=QUIET_INFO,
-                raise_on_error=False,
-            )
-            summary.success = summary.success and monthly.success
-            _collect(summary, monthly)
+            run_job(defs.resolve_job_def("payroll"), instance, summary, partition_key=f"{month}-01")
     if summary.failed_checks:
         summary.success = False
     out.write(summary.render() + "\n")
@@ -160,6 +150,23 @@ def run_sync(
 
 
 QUIET_INFO = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
+def run_job(
+    job: dg.JobDefinition,
+    instance: dg.DagsterInstance | None,
+    into: SyncSummary | None = None,
+    **execute: Any,
+) -> SyncSummary:
+    """Run `job` in process (console at INFO, failures reported rather than raised) and add its
+    rows, metered calls, worklogs, checks and failures to `into` (else a new summary)."""
+    result = job.execute_in_process(
+        instance=instance, run_config=QUIET_INFO, raise_on_error=False, **execute
+    )
+    summary = into if into is not None else SyncSummary(run_id=result.run_id, success=True)
+    summary.success = summary.success and result.success
+    _collect(summary, result)
+    return summary
 
 
 def payroll_months(defs: dg.Definitions, start: date, end: date) -> list[str]:

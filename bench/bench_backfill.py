@@ -88,11 +88,10 @@ def phase_run(args: argparse.Namespace) -> int:
     from attendance_pipeline.resources.dingtalk import DingTalkResource
     from attendance_pipeline.settings import load_settings
     from attendance_pipeline.sync import (
-        QUIET_INFO,
         SyncSummary,
-        _collect,
         dagster_instance,
         payroll_months,
+        run_job,
         run_sync,
     )
     from attendance_pipeline.warehouse import connect
@@ -114,27 +113,19 @@ def phase_run(args: argparse.Namespace) -> int:
         summaries.append(run_sync(defs, args.start, args.end, instance=instance, out=io.StringIO()))
     else:
         sync_job, payroll_job = defs.resolve_job_def("sync"), defs.resolve_job_def("payroll")
-        for day in days(args.start, args.end):
-            result = sync_job.execute_in_process(
-                instance=instance,
+        summaries += [
+            run_job(
+                sync_job,
+                instance,
                 partition_key=day.isoformat(),
                 tags={"attendance/dry_run": "false"},
-                run_config=QUIET_INFO,
-                raise_on_error=False,
             )
-            summary = SyncSummary(run_id=result.run_id, success=result.success)
-            _collect(summary, result)
-            summaries.append(summary)
-        for month in payroll_months(defs, args.start, args.end):
-            result = payroll_job.execute_in_process(
-                instance=instance,
-                partition_key=f"{month}-01",
-                run_config=QUIET_INFO,
-                raise_on_error=False,
-            )
-            summary = SyncSummary(run_id=result.run_id, success=result.success)
-            _collect(summary, result)
-            summaries.append(summary)
+            for day in days(args.start, args.end)
+        ]
+        summaries += [
+            run_job(payroll_job, instance, partition_key=f"{month}-01")
+            for month in payroll_months(defs, args.start, args.end)
+        ]
     finished = time.perf_counter()
     with connect(settings.warehouse_path, read_only=True) as con:
         counts = {

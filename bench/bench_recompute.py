@@ -88,11 +88,9 @@ def phase_run(args: argparse.Namespace) -> int:
     from attendance_pipeline.definitions import build_definitions
     from attendance_pipeline.settings import load_settings
     from attendance_pipeline.sync import (
-        QUIET_INFO,
-        SyncSummary,
-        _collect,
         dagster_instance,
         payroll_months,
+        run_job,
     )
 
     defs = build_definitions(load_settings(env_file=None))  # DingTalk is never called
@@ -118,26 +116,11 @@ def phase_run(args: argparse.Namespace) -> int:
                 }
             }
         )
-        result = job.execute_in_process(
-            instance=instance,
-            asset_selection=selection,
-            run_config=QUIET_INFO,
-            raise_on_error=False,
-            **window,
-        )
-        summary = SyncSummary(run_id=result.run_id, success=result.success)
-        _collect(summary, result)
-        summaries.append(summary)
-    for month in payroll_months(defs, args.start, args.end):
-        result = payroll.execute_in_process(
-            instance=instance,
-            partition_key=f"{month}-01",
-            run_config=QUIET_INFO,
-            raise_on_error=False,
-        )
-        summary = SyncSummary(run_id=result.run_id, success=result.success)
-        _collect(summary, result)
-        summaries.append(summary)
+        summaries.append(run_job(job, instance, asset_selection=selection, **window))
+    summaries += [
+        run_job(payroll, instance, partition_key=f"{month}-01")
+        for month in payroll_months(defs, args.start, args.end)
+    ]
     finished = time.perf_counter()
     print(
         json.dumps(
