@@ -18,6 +18,7 @@ from dagster._core.storage.tags import (
 
 from attendance_pipeline.china_time import today_in_china
 from attendance_pipeline.finance import first_open_after, locked_months, month_of
+from attendance_pipeline.pm.push import ACTIONS
 from attendance_pipeline.warehouse import connect
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -186,9 +187,6 @@ def payroll_months(defs: dg.Definitions, start: date, end: date) -> list[str]:
     return months
 
 
-WORKLOG_ACTIONS = ("created", "updated", "deleted", "unchanged", "conflict", "failed")
-
-
 def _collect(summary: SyncSummary, result: dg.ExecuteInProcessResult) -> None:
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
@@ -205,7 +203,7 @@ def _collect(summary: SyncSummary, result: dg.ExecuteInProcessResult) -> None:
             asset.metered_calls = max(asset.metered_calls, int(metadata.get("metered_calls", 0)))
             if name == "pushed_worklogs" and "created" in metadata:
                 summary.dry_run = bool(metadata.get("dry_run", False))
-                for action in WORKLOG_ACTIONS:
+                for action in ACTIONS:
                     summary.worklogs[action] = summary.worklogs.get(action, 0) + int(
                         metadata.get(action, 0)
                     )

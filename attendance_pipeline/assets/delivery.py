@@ -19,7 +19,7 @@ from attendance_pipeline.pm.plan import (
     plan_worklogs,
     planned_worklogs,
 )
-from attendance_pipeline.pm.push import Outcome, push_window
+from attendance_pipeline.pm.push import ACTIONS, Outcome, push_window
 from attendance_pipeline.pm.reconcile import reconcile
 from attendance_pipeline.resources.config import ConfigFolder
 from attendance_pipeline.resources.pm import PMResource
@@ -83,9 +83,7 @@ def pm_users(context: dg.AssetExecutionContext, pm: PMResource) -> pd.DataFrame:
         for a in accounts
     ]
     frame = pd.DataFrame(rows, columns=PM_USERS.names) if rows else empty_frame(PM_USERS)
-    context.add_output_metadata(
-        output_name="result", metadata={"rows": len(frame), "accounts": len(accounts)}
-    )
+    context.add_output_metadata(output_name="result", metadata={"accounts": len(accounts)})
     per_day.add_daily_metadata(context, frame, "snapshot_date", {"rows": per_day.rows})
     return frame
 
@@ -126,11 +124,6 @@ def user_mapping(
     context.add_output_metadata(
         output_name="result",
         metadata={
-            "rows": len(frame),
-            "mapped": int((latest["status"] == "mapped").sum()),
-            "unmapped": int((latest["status"] == "unmapped").sum()),
-            "ambiguous": int((latest["status"] == "ambiguous").sum()),
-            "in_scope_not_mapped": len(problems),
             "problems": dg.MetadataValue.md(
                 problems[["userid", "name", "status", "reason"]].to_markdown(index=False)
                 if len(problems)
@@ -202,8 +195,6 @@ def worklog_plan(
     context.add_output_metadata(
         output_name="result",
         metadata={
-            "rows": len(frame),
-            "hours": float(frame["seconds"].sum() / 3600) if len(frame) else 0.0,
             "employee_days_skipped": len(skipped),
             "skipped": dg.MetadataValue.md(
                 skipped.head(20).to_markdown(index=False) if len(skipped) else "none"
@@ -364,16 +355,10 @@ def pushed_worklogs(
         con.register("_outcomes", to_table(frame, PUSHED_WORKLOGS, "worklog_ledger"))
         con.execute("INSERT INTO worklog_ledger BY NAME SELECT * FROM _outcomes")
         con.unregister("_outcomes")
-    counts = frame["action"].value_counts()
     context.add_output_metadata(
         output_name="result",
         metadata={
-            "rows": len(frame),
             "dry_run": dry_run,
-            **{
-                action: int(counts.get(action, 0))
-                for action in ("created", "updated", "deleted", "unchanged", "conflict", "failed")
-            },
             "preview": dg.MetadataValue.md(
                 frame[frame["action"] != "unchanged"][
                     ["work_date", "pm_user", "issue", "seconds", "action", "message"]
@@ -389,10 +374,7 @@ def pushed_worklogs(
         "work_date",
         {
             "rows": per_day.rows,
-            **{
-                action: per_day.counted("action", action)
-                for action in ("created", "updated", "deleted", "unchanged", "conflict", "failed")
-            },
+            **{action: per_day.counted("action", action) for action in ACTIONS},
         },
     )
     failed = frame[frame["action"] == "failed"]
@@ -441,27 +423,13 @@ def worklog_reconciliation(
     frame = reconcile(
         planned_worklogs(worklog_plan), remote, _last_pushed(warehouse, pm.system, start, end)
     )
-    counts = frame["status"].value_counts()
-    context.add_output_metadata(
-        output_name="result",
-        metadata={
-            "rows": len(frame),
-            **{
-                s: int(counts.get(s, 0))
-                for s in ("ok", "missing", "extra", "different", "conflict")
-            },
-        },
-    )
     per_day.add_daily_metadata(
         context,
         frame,
         "work_date",
         {
             "rows": per_day.rows,
-            **{
-                s: per_day.counted("status", s)
-                for s in ("ok", "missing", "extra", "different", "conflict")
-            },
+            **{s: per_day.counted("status", s) for s in gates.RECONCILIATION_STATUSES},
         },
     )
     yield dg.Output(frame)

@@ -66,9 +66,6 @@ def effective_hours(
     context.add_output_metadata(
         output_name="result",
         metadata={
-            "rows": len(frame),
-            "effective_hours_total": float(frame["effective_hours"].sum()),
-            "overtime_hours_total": float(frame["overtime_hours"].sum()),
             "statuses": dg.MetadataValue.json(
                 {str(k): int(v) for k, v in frame["status"].value_counts().items()}
             ),

@@ -100,8 +100,6 @@ def dingtalk_roster(
     context.add_output_metadata(
         output_name="result",
         metadata={
-            "rows": len(frame),
-            "employees": int(frame["userid"].nunique()),
             "departments": len(departments),
             "in_two_or_more_departments": int(
                 frame.drop_duplicates("userid")["dept_ids"].map(len).ge(2).sum()
@@ -147,8 +145,6 @@ def raw_attendance(
     context.add_output_metadata(
         output_name="result",
         metadata={
-            "rows": len(frame),
-            "employees": len(userids),
             "rows_by_day": dg.MetadataValue.json(_per_day(frame, "work_date")),
             "time_results": dg.MetadataValue.json(
                 {str(k): int(v) for k, v in frame["time_result"].value_counts().items()}
@@ -188,8 +184,6 @@ def raw_approvals(
     context.add_output_metadata(
         output_name="result",
         metadata={
-            "rows": len(frame),
-            "approvals": len(approvals),
             "by_tag": dg.MetadataValue.json(
                 {str(k): int(v) for k, v in frame["tag_name"].value_counts().items()}
             ),

@@ -34,8 +34,8 @@ def add_daily_metadata(
 
     A window run (a backfill, the corrections run) materialises many partitions at once and the
     window's totals would otherwise be repeated on every day, so the UI's plots would show the
-    window's total on each day. The per-day values override the window-level keys of the same
-    name; metrics that only exist per run (metered calls, retries) stay window-level.
+    window's total on each day. Per-day numbers are recorded only here; metrics that exist only
+    per run (metered calls, retries) stay in the window-level metadata.
     """
     by_day = dict(iter(frame.groupby(frame[column].astype(str), sort=False))) if len(frame) else {}
     empty = frame.iloc[0:0]
