@@ -13,4 +13,4 @@ lint:
 	scripts/bootstrap && .venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
 
 bench:
-	scripts/bootstrap && .venv/bin/python bench/bench_dingtalk_ingest.py && .venv/bin/python bench/bench_effective_hours.py && .venv/bin/python bench/bench_push.py && .venv/bin/python bench/bench_gates.py
+	scripts/bootstrap && .venv/bin/python bench/bench_dingtalk_ingest.py && .venv/bin/python bench/bench_effective_hours.py && .venv/bin/python bench/bench_push.py && .venv/bin/python bench/bench_gates.py && .venv/bin/python bench/bench_backfill.py && .venv/bin/python bench/bench_recompute.py

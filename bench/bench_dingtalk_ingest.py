@@ -24,7 +24,6 @@ import json
 import math
 import os
 import platform
-import re
 import subprocess
 import sys
 import time
@@ -33,6 +32,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from harness import write_section
 
 from attendance_pipeline.china_time import windows
 from attendance_pipeline.dingtalk.client import (
@@ -452,19 +453,6 @@ def section(
     return "\n".join(lines)
 
 
-def write_results(path: Path, key: str, text: str) -> None:
-    """Replace the section for `key` in the results file, or append it."""
-    begin, finish = f"<!-- {MARK}:{key} begin -->", f"<!-- {MARK}:{key} end -->"
-    block = f"{begin}\n{text}\n{finish}"
-    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(finish), re.DOTALL)
-    if pattern.search(old):
-        new = pattern.sub(lambda _m: block, old)
-    else:
-        new = old.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(new, encoding="utf-8")
-
-
 # ---------------------------------------------------------------------------------- command line
 
 
@@ -536,7 +524,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         key = f"e{bounds.employees}-d{args.days}-q{args.qps}-l{args.latency_ms}" + "".join(
             f"-{k}={v}" for k, v in sorted(overrides.items())
         )
-        write_results(args.results, key, text)
+        write_section(f"{MARK}:{key}", None, text, args.results)
         print(f"\nwritten to {args.results}")
     return 0
 

@@ -14,11 +14,7 @@ derivation. Results go to stdout and to bench/RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import re
 import statistics
-import subprocess
 import tempfile
 import time
 import tracemalloc
@@ -32,6 +28,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from harness import machine, write_section
 
 from attendance_pipeline.china_time import days, now_in_china
 from attendance_pipeline.dingtalk.records import approvals_frame, attendance_frame, roster_frame
@@ -44,23 +41,7 @@ from attendance_pipeline.schemas import EFFECTIVE_HOURS, RAW_APPROVALS, RAW_ATTE
 from attendance_pipeline.simulators.dingtalk import Company
 from attendance_pipeline.warehouse import replace_rows
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 CONFIG = Path(__file__).resolve().parent.parent / "config"
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        found = re.search(r"model name\s*:\s*(.+)", text)
-        cpu = found.group(1).strip() if found else cpu
-    except OSError:
-        pass
-    memory = subprocess.run(["free", "-g"], capture_output=True, text=True).stdout.split("\n")[1]
-    return (
-        f"{os.cpu_count()} CPUs ({cpu}), {memory.split()[1]} GiB RAM, "
-        f"Python {platform.python_version()}, {platform.system()}"
-    )
 
 
 def generate_lake(folder: Path, employees: int, start: date, end: date) -> None:
@@ -245,20 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if not args.no_write:
         marker = f"bench_effective_hours:e{args.employees}-d{args.days}"
-        section = (
-            f"<!-- {marker} begin -->\n## Effective hours ({marker})\n\n{text}\n"
-            f"<!-- {marker} end -->"
-        )
-        current = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmarks\n"
-        pattern = re.compile(
-            rf"<!-- {re.escape(marker)} begin -->.*?<!-- {re.escape(marker)} end -->", re.S
-        )
-        updated = (
-            pattern.sub(section, current)
-            if pattern.search(current)
-            else (current.rstrip() + "\n\n" + section + "\n")
-        )
-        RESULTS.write_text(updated, encoding="utf-8")
+        write_section(marker, f"Effective hours ({marker})", text)
     return 0
 
 

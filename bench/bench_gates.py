@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -21,8 +20,9 @@ import time
 from datetime import date
 from pathlib import Path
 
+from harness import machine, write_section
+
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "RESULTS.md"
 MONTH = (date(2026, 10, 1), date(2026, 10, 31))
 
 
@@ -138,14 +138,13 @@ def main(argv: list[str] | None = None) -> int:
         data = Path(tmp) / "data"
         sync = run("--phase", "sync", "--employees", str(args.employees), "--data-dir", str(data))
         checks = run("--phase", "gates", "--data-dir", str(data))
-    cpu = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
     gate_rows = "\n".join(
         f"| {name} | {seconds:.2f} s |"
         for name, seconds in checks.items()
         if name not in ("rows", "process_s")
     )
     text = (
-        f"Machine: {os.cpu_count()} CPUs ({cpu.group(1).strip() if cpu else '?'}); "
+        f"Machine: {machine()}; "
         f"{date.today()}\n\n"
         f"A month ({MONTH[0]}..{MONTH[1]}) for {args.employees} employees "
         f"({int(checks['rows']):,} employee-days), DingTalk simulator, PM_SYSTEM=none.\n\n"
@@ -158,19 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if not args.no_write:
         marker = f"bench_gates:e{args.employees}"
-        section = (
-            f"<!-- {marker} begin -->\n## Quality gates ({marker})\n\n{text}<!-- {marker} end -->"
-        )
-        current = RESULTS.read_text(encoding="utf-8")
-        pattern = re.compile(
-            rf"<!-- {re.escape(marker)} begin -->.*?<!-- {re.escape(marker)} end -->", re.S
-        )
-        current = (
-            pattern.sub(section, current)
-            if pattern.search(current)
-            else current.rstrip() + "\n\n" + section + "\n"
-        )
-        RESULTS.write_text(current, encoding="utf-8")
+        write_section(marker, f"Quality gates ({marker})", text)
     return 0
 
 

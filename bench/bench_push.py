@@ -14,8 +14,6 @@ Results go to stdout and bench/RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import subprocess
 import time
 from datetime import date, timedelta
@@ -23,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from harness import machine, write_section
 
 from attendance_pipeline.pm.base import PlannedWorklog, WorklogStore, worklog_key
 from attendance_pipeline.pm.push import push_window
@@ -30,7 +29,6 @@ from attendance_pipeline.resources.pm import PMResource
 from attendance_pipeline.simulators.pm import PMSimConfig, PMSimulator
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "RESULTS.md"
 START = date(2026, 6, 1)
 
 
@@ -175,11 +173,6 @@ def bench_redmine(count: int) -> dict | None:
     return result
 
 
-def machine() -> str:
-    cpu = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
-    return f"{os.cpu_count()} CPUs ({cpu.group(1).strip() if cpu else '?'})"
-
-
 def row(name: str, count: int, r: dict) -> str:
     return (
         f"| {name} | {count:,} | {r['raw_rate']:,.0f}/s | {r['rate']:,.0f}/s | "
@@ -211,16 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if not args.no_write:
         marker = "bench_push"
-        section = (
-            f"<!-- {marker} begin -->\n## Worklog push ({marker})\n\n{text}\n<!-- {marker} end -->"
-        )
-        current = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmarks\n"
-        pattern = re.compile(rf"<!-- {marker} begin -->.*?<!-- {marker} end -->", re.S)
-        if pattern.search(current):
-            current = pattern.sub(section, current)
-        else:
-            current = current.rstrip() + "\n\n" + section + "\n"
-        RESULTS.write_text(current, encoding="utf-8")
+        write_section(marker, f"Worklog push ({marker})", text)
     return 0
 
 

@@ -167,10 +167,12 @@ def step_table(steps: dict[str, float], top: int = 8) -> str:
     return ", ".join(f"{name.split(':', 1)[1]} {seconds:.1f} s" for name, seconds in ranked)
 
 
-def write_section(marker: str, title: str, text: str, path: Path = RESULTS) -> None:
-    """Replace `marker`'s section in RESULTS.md, or append it; text outside markers is kept."""
+def write_section(marker: str, title: str | None, text: str, path: Path = RESULTS) -> None:
+    """Replace `marker`'s section in RESULTS.md, or append it; text outside markers is kept.
+    With no `title` the text brings its own heading."""
     begin, end = f"<!-- {marker} begin -->", f"<!-- {marker} end -->"
-    block = f"{begin}\n## {title}\n\n{text.rstrip()}\n{end}"
+    heading = f"## {title}\n\n" if title else ""
+    block = f"{begin}\n{heading}{text.rstrip()}\n{end}"
     current = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
     pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
     if pattern.search(current):
