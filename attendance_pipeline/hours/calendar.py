@@ -17,6 +17,9 @@ import chinese_calendar
 from attendance_pipeline.hours.rules import ConfigError
 
 DAY_TYPES = ("workday", "restday", "holiday")
+# `calendar_source` of a day typed Monday–Friday = workday: employees in no attendance group have
+# no DingTalk schedule to fall back to when no calendar covers the date.
+WEEKDAYS = "weekdays"
 
 
 class WorkCalendar:
@@ -63,6 +66,10 @@ class WorkCalendar:
         if day.year in self._extra_years:
             return ("restday" if day.weekday() >= 5 else "workday"), "calendar.csv"
         return None
+
+    def day_type_without_schedule(self, day: date) -> tuple[str, str]:
+        """(day_type, source) for someone without a DingTalk schedule: uncovered, Monday–Friday."""
+        return self.day_type(day) or (("workday" if day.weekday() < 5 else "restday"), WEEKDAYS)
 
     def covers(self, day: date) -> bool:
         return self.day_type(day) is not None

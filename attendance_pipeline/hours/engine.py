@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from attendance_pipeline.hours.calendar import WorkCalendar
-from attendance_pipeline.hours.rules import DEFAULT_STATUS_HOURS, STATUSES, Rules
+from attendance_pipeline.hours.calendar import WEEKDAYS, WorkCalendar
+from attendance_pipeline.hours.rules import DEFAULT_STATUS_HOURS, NOMINAL_SHIFT, STATUSES, Rules
 from attendance_pipeline.schemas import EFFECTIVE_HOURS
 
 HOUR_MS = 3_600_000
@@ -20,6 +20,8 @@ DAY_MS = 24 * HOUR_MS
 SHIFT_STATUSES = ("absent", "missing_punch", "late_and_early", "serious_late", "late",
                   "early_leave", "normal")  # fmt: skip
 PRECEDENCE = {status: rank for rank, status in enumerate(STATUSES)}
+# Statuses whose hours are the status hours themselves (less leave), not judged from points.
+SIMPLE_STATUSES = ["exempt", "rest", "leave", "business_trip"]
 
 
 def derive_effective_hours(
@@ -37,7 +39,9 @@ def derive_effective_hours(
     days["midnight_ms"] = _local_midnight_ms(days["work_date"])
     key = ["userid", "work_date"]
 
-    points = _points(attendance, set(days["userid"]))
+    # Exempt employees (in no attendance group) have no schedule: their check points, if any
+    # reached us, are not read; on statutory workdays they get a nominal standard day.
+    points = _points(attendance, days)
     shifts = _shifts(points, rules)
     sched = shifts.groupby(key, sort=False)["sched_h"].sum().rename("scheduled_hours")
     days = days.merge(sched, on=key, how="left")
@@ -47,8 +51,12 @@ def derive_effective_hours(
         .fillna(0)
         .to_numpy()
     )
+    days["day_type"], days["calendar_source"] = _day_types(days, calendar)
+    days["exempt_workday"] = days["exempt"] & (days["day_type"] == "workday")
+    days.loc[days["exempt_workday"], "scheduled_hours"] = rules.standard_day_hours
 
-    cover = _coverage(approvals, days, shifts, points, rules)
+    nominal = _nominal_shifts(days[days["exempt_workday"]], rules)
+    cover = _coverage(approvals, days, shifts, nominal, rules)
     days = days.merge(cover, on=key, how="left")
     for column in ("leave_hours", "trip_hours", "overtime_hours"):
         days[column] = days[column].astype(float).fillna(0.0)
@@ -80,7 +88,6 @@ def derive_effective_hours(
     days = days.merge(per_day.drop(columns="rank"), on=key, how="left")
 
     days = _decide(days, overrides, rules, table)
-    days["day_type"], days["calendar_source"] = _day_types(days, calendar)
     days["explanation"] = _explain(days)
     days["rules_version"] = rules.version
     days["countable"] = days["effective_hours"] > 0
@@ -105,6 +112,12 @@ def _base(roster: pd.DataFrame) -> pd.DataFrame:
     days["dept_id"] = [
         int(ids[0]) if ids is not None and len(ids) else None for ids in days["dept_ids"]
     ]
+    # In no attendance group: the column is there and null (stored partitions from before the
+    # column have nobody exempt).
+    if "attendance_group_id" in active.columns:
+        days["exempt"] = active["attendance_group_id"].isna().to_numpy(dtype=bool)
+    else:
+        days["exempt"] = False
     return days.drop_duplicates(["userid", "work_date"]).reset_index(drop=True)
 
 
@@ -120,9 +133,13 @@ def _ms(column: pd.Series) -> np.ndarray:
     return utc.to_numpy().astype("datetime64[ms]").astype(np.int64)
 
 
-def _points(attendance: pd.DataFrame, userids: set[str]) -> pd.DataFrame:
+def _points(attendance: pd.DataFrame, days: pd.DataFrame) -> pd.DataFrame:
+    """The OnDuty/OffDuty check points of the days' people, but none of an exempt day."""
+    key = ["userid", "work_date"]
+    scheduled = days.loc[~days["exempt"], key]
     frame = attendance[
-        attendance["userid"].isin(userids) & attendance["check_type"].isin(["OnDuty", "OffDuty"])
+        attendance["userid"].isin(set(scheduled["userid"]))
+        & attendance["check_type"].isin(["OnDuty", "OffDuty"])
     ]
     points = pd.DataFrame(
         {
@@ -140,6 +157,8 @@ def _points(attendance: pd.DataFrame, userids: set[str]) -> pd.DataFrame:
             ).to_numpy(),
         }
     )
+    if len(points) and days["exempt"].any():
+        points = points.merge(scheduled, on=key, how="inner")
     points = points.sort_values(
         ["userid", "work_date", "check_type", "base_ms", "id"], kind="stable"
     )
@@ -178,6 +197,21 @@ def _shifts(points: pd.DataFrame, rules: Rules) -> pd.DataFrame:
     return shifts.sort_values(key, kind="stable").reset_index(drop=True)
 
 
+def _nominal_shifts(days: pd.DataFrame, rules: Rules) -> pd.DataFrame:
+    """The nominal shift (NOMINAL_SHIFT, the rules' break) of each exempt workday in `days`."""
+    midnight = days["midnight_ms"].to_numpy(np.int64)
+    return pd.DataFrame(
+        {
+            "userid": days["userid"].to_numpy(),
+            "work_date": days["work_date"].to_numpy(),
+            "on_base_ms": midnight + _clock_ms(NOMINAL_SHIFT[0]),
+            "off_base_ms": midnight + _clock_ms(NOMINAL_SHIFT[1]),
+            "break_start": midnight + _clock_ms(rules.break_.start),
+            "break_end": midnight + _clock_ms(rules.break_.end),
+        }
+    )
+
+
 def _clock_ms(value: object) -> int:
     return (value.hour * 60 + value.minute) * 60_000  # type: ignore[attr-defined]
 
@@ -197,10 +231,14 @@ def _coverage(
     approvals: pd.DataFrame,
     days: pd.DataFrame,
     shifts: pd.DataFrame,
-    points: pd.DataFrame,
+    nominal: pd.DataFrame,
     rules: Rules,
 ) -> pd.DataFrame:
-    """Leave/trip hours and overtime per day; marks covered check points as backed."""
+    """Leave/trip hours and overtime per day; marks covered check points as backed.
+
+    `nominal` holds the shifts of exempt workdays (no check points) that hourly approvals are
+    measured against.
+    """
     key = ["userid", "work_date"]
     empty = pd.DataFrame(
         columns=[*key, "leave_hours", "trip_hours", "overtime_hours", "leave_text"]
@@ -223,9 +261,8 @@ def _coverage(
     # Hour units: overlap with each shift's scheduled interval, minus the break.
     cover = ap[ap["biz_type"].isin([2, 3])]
     hourly = cover[cover["duration_unit"] == "hour"][[*key, "approve_id", "begin_ms", "end_ms"]]
-    hourly = hourly.merge(
-        shifts[[*key, "on_base_ms", "off_base_ms", "break_start", "break_end"]], on=key
-    )
+    intervals = [*key, "on_base_ms", "off_base_ms", "break_start", "break_end"]
+    hourly = hourly.merge(pd.concat([shifts[intervals], nominal[intervals]]), on=key)
     b0, b1 = hourly["begin_ms"].to_numpy(), hourly["end_ms"].to_numpy()
     s0, s1 = hourly["on_base_ms"].to_numpy(), hourly["off_base_ms"].to_numpy()
     k0, k1 = hourly["break_start"].to_numpy(), hourly["break_end"].to_numpy()
@@ -391,22 +428,36 @@ def _decide(
     days = days.merge(ov[[*key, "override_hours", "reason", "author"]], on=key, how="left")
     sched, leave, trip = days["scheduled_hours"], days["leave_hours"], days["trip_hours"]
     eps = 1e-9  # hour sums compared with float noise allowed, as in the reference
+    # Leave and trips need scheduled hours, which a non-exempt day without check points never
+    # has: testing them before `rest` is the rules page's order.
     conditions = [
         days["override_hours"].notna(),
-        days["n_points"] == 0,
         (sched > 0) & (leave >= sched - eps),
         (sched > 0) & (trip > 0) & (leave + trip >= sched - eps),
+        days["exempt"],
+        days["n_points"] == 0,
     ]
-    status = np.select(conditions, ["override", "rest", "leave", "business_trip"], default="")
+    status = np.select(
+        conditions, ["override", "leave", "business_trip", "exempt", "rest"], default=""
+    )
     status = np.where(status == "", days["point_status"].fillna("normal"), status)
     exc = days["exc"].to_numpy()
     row = exc + 1
-    simple = np.isin(status, ["rest", "leave", "business_trip"])
+    simple = np.isin(status, SIMPLE_STATUSES)
     simple_hours = table[row, _status_codes(np.where(simple, status, "normal"))]
+    # An exempt rest day or holiday earns nothing, whatever the exempt hours.
+    exempt_off = (status == "exempt") & ~days["exempt_workday"].to_numpy(dtype=bool)
     hours = np.select(
-        [status == "override", status == "rest", status == "leave", status == "business_trip"],
+        [
+            status == "override",
+            exempt_off,
+            status == "rest",
+            status == "leave",
+            np.isin(status, ["business_trip", "exempt"]),
+        ],
         [
             days["override_hours"].fillna(0.0),
+            0.0,
             simple_hours,
             simple_hours,
             np.maximum(0.0, simple_hours - leave),
@@ -421,12 +472,14 @@ def _decide(
     days["overtime_hours"] = np.round(days["overtime_hours"], 2)
     # rule_id: the exception's id when it set the hours of this status, else the status.
     exc_ids = np.asarray(["", *(e.id for e in rules.exceptions)], dtype=object)
-    judged = ~np.isin(status, ["override", "rest", "leave", "business_trip"])
-    sets_status = _exception_sets(exc, status, rules) | (
+    judged = ~np.isin(status, ["override", *SIMPLE_STATUSES])
+    sets_status = (_exception_sets(exc, status, rules) & ~exempt_off) | (
         judged & days["exc_set"].fillna(False).astype(bool).to_numpy()
     )
     days["before_leave"] = np.where(
-        status == "business_trip", simple_hours, days["point_hours"].astype(float).fillna(0.0)
+        np.isin(status, ["business_trip", "exempt"]),
+        np.where(exempt_off, 0.0, simple_hours),
+        days["point_hours"].astype(float).fillna(0.0),
     )
     days["rule_id"] = np.where(
         status == "override", "override", np.where(sets_status, exc_ids[row], status)
@@ -437,8 +490,10 @@ def _decide(
 def _day_types(days: pd.DataFrame, calendar: WorkCalendar) -> tuple[np.ndarray, np.ndarray]:
     known = {d: calendar.day_type(d) for d in days["work_date"].unique()}
     kinds, sources = [], []
-    for day, n in zip(days["work_date"], days["n_points"], strict=True):
+    for day, n, exempt in zip(days["work_date"], days["n_points"], days["exempt"], strict=True):
         found = known[day]
+        if found is None and exempt:
+            found = calendar.day_type_without_schedule(day)
         if found is None:
             kinds.append("workday" if n > 0 else "restday")
             sources.append("dingtalk_schedule")
@@ -483,7 +538,22 @@ def _fmt(value: float) -> str:
 def _explain(days: pd.DataFrame) -> list[str]:
     """The reference's wording: context parts joined by "; ", then " → " and the outcome."""
     out = []
-    for status, hours, rule, text, leave, leave_text, ot, before, reason, author, ov in zip(
+    for (
+        status,
+        hours,
+        rule,
+        text,
+        leave,
+        leave_text,
+        ot,
+        before,
+        reason,
+        author,
+        ov,
+        exempt,
+        day_type,
+        source,
+    ) in zip(
         days["status"],
         days["effective_hours"],
         days["rule_id"],
@@ -495,12 +565,24 @@ def _explain(days: pd.DataFrame) -> list[str]:
         days["reason"],
         days["author"],
         days["override_hours"],
+        days["exempt"],
+        days["day_type"],
+        days["calendar_source"],
         strict=True,
     ):
         if status == "override":
             context = [f"override {_fmt(ov)} h by {_text(author) or '?'}: {_text(reason)}"]
         else:
-            context = [text if isinstance(text, str) else "rest day (no scheduled check points)"]
+            if exempt:
+                context = ["in no attendance group (does not punch)"]
+                if source == WEEKDAYS:
+                    context.append("no calendar covers the date: Monday–Friday are workdays")
+                if day_type != "workday":
+                    context.append(f"not a workday ({day_type})")
+            else:
+                context = [
+                    text if isinstance(text, str) else "rest day (no scheduled check points)"
+                ]
             if isinstance(leave_text, str):
                 context.append(leave_text)
             if ot > 0:

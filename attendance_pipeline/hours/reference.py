@@ -22,10 +22,16 @@ Readings of `docs/rules.md` this module makes precise (the engine follows the sa
 - Every reported hours column is rounded to 2 decimals the way numpy/pandas `round(2)` does.
 - `OffDuty` `Absenteeism`, `OnDuty` `Early` and `OffDuty` `Late` are not in the per-shift list,
   so on their own they judge as `normal`.
+- An exempt employee's check points (there should be none) are not read. Their day is one
+  nominal `NOMINAL_SHIFT` on statutory workdays, none otherwise; on a rest day or holiday
+  `rule_id` is `exempt` even when an exception sets exempt hours (those hours are not used).
 
 Explanation (free text, but stable), parts joined by "; " then " → " and the outcome:
 
-- the check points shift by shift, `OnDuty Late 09:17, OffDuty Normal 18:02` (shifts joined by
+- for an exempt employee `in no attendance group (does not punch)`, then
+  `no calendar covers the date: Monday–Friday are workdays` when none does and
+  `not a workday (restday)` / `(holiday)` off workdays; for everyone else
+  the check points shift by shift, `OnDuty Late 09:17, OffDuty Normal 18:02` (shifts joined by
   " / "; an approval-backed point reads `OnDuty NotSigned→Normal (approval) 09:00` or
   `OnDuty Normal (approval) 09:05`, the invented side of an odd shift `OffDuty missing`), or
   `rest day (no scheduled check points)`;
@@ -49,8 +55,8 @@ import pandas as pd
 import pyarrow as pa
 
 from attendance_pipeline.china_time import SHANGHAI, date_to_ms
-from attendance_pipeline.hours.calendar import WorkCalendar
-from attendance_pipeline.hours.rules import ExceptionRule, Rules
+from attendance_pipeline.hours.calendar import WEEKDAYS, WorkCalendar
+from attendance_pipeline.hours.rules import NOMINAL_SHIFT, ExceptionRule, Rules
 from attendance_pipeline.schemas import EFFECTIVE_HOURS
 
 HOUR_MS = 3_600_000
@@ -180,6 +186,19 @@ class _Shift:
         if off == "Early":
             return "early_leave"
         return "normal"
+
+
+def _nominal_shift(work_date: date, rules: Rules) -> _Shift:
+    """An exempt workday's one shift: NOMINAL_SHIFT less the break, no real check points."""
+    start, end = (date_to_ms(work_date, t) for t in NOMINAL_SHIFT)
+    break_start = date_to_ms(work_date, rules.break_.start)
+    break_end = date_to_ms(work_date, rules.break_.end)
+    return _Shift(
+        on=_Point("OnDuty", "Normal", start, start, False, invented=True),
+        off=_Point("OffDuty", "Normal", end, end, False, invented=True),
+        scheduled_ms=end - start - _overlap(start, end, break_start, break_end),
+        interval=(start, end),
+    )
 
 
 def _point(row: dict[str, Any]) -> _Point:
@@ -369,11 +388,21 @@ def derive_day(
     rules: Rules,
     day_type: str,
     calendar_source: str,
+    exempt: bool = False,
 ) -> dict[str, Any]:
-    """One EFFECTIVE_HOURS row (a dict with exactly EFFECTIVE_HOURS.names as keys)."""
-    points = [p for p in points if p.get("check_type") in CHECK_TYPES]
-    shifts = _shifts(points, work_date, rules)
-    scheduled_hours = sum(s.scheduled_ms for s in shifts) / HOUR_MS
+    """One EFFECTIVE_HOURS row (a dict with exactly EFFECTIVE_HOURS.names as keys).
+
+    `exempt`: the employee is in no attendance group (no schedule, no punches); their hours
+    follow `day_type`.
+    """
+    if exempt:
+        workday = day_type == "workday"
+        shifts = [_nominal_shift(work_date, rules)] if workday else []
+        scheduled_hours = rules.standard_day_hours if workday else 0.0
+    else:
+        points = [p for p in points if p.get("check_type") in CHECK_TYPES]
+        shifts = _shifts(points, work_date, rules)
+        scheduled_hours = sum(s.scheduled_ms for s in shifts) / HOUR_MS
 
     covers: list[_Coverage] = []
     overtime_hours = 0.0
@@ -400,7 +429,13 @@ def derive_day(
         return statuses[0]
 
     context: list[str] = []
-    if shifts:
+    if exempt:
+        context.append("in no attendance group (does not punch)")
+        if calendar_source == WEEKDAYS:
+            context.append("no calendar covers the date: Monday–Friday are workdays")
+        if day_type != "workday":
+            context.append(f"not a workday ({day_type})")
+    elif shifts:
         context.append(" / ".join(f"{s.on.describe()}, {s.off.describe()}" for s in shifts))
     else:
         context.append("rest day (no scheduled check points)")
@@ -418,9 +453,6 @@ def derive_day(
             f"override {_fmt(effective)} h by {_text(override.get('author')) or '?'}: "
             f"{_text(override.get('reason')) or ''}"
         ]
-    elif not shifts:
-        status = "rest"
-        effective, rule_id = hours_of(status), rule_of(status)
     elif scheduled_hours > 0 and leave_hours >= scheduled_hours - EPSILON_H:
         status = "leave"
         effective, rule_id = hours_of(status), rule_of(status)
@@ -434,6 +466,19 @@ def derive_day(
         effective, rule_id = max(0.0, before - leave_hours), rule_of(status)
         if leave_hours > 0:
             deduction = (before, leave_hours)
+    elif exempt:
+        status = "exempt"
+        if day_type == "workday":
+            before = hours_of(status)
+            effective, rule_id = max(0.0, before - leave_hours), rule_of(status)
+            if leave_hours > 0:
+                deduction = (before, leave_hours)
+        else:
+            effective, rule_id = 0.0, status
+    elif not shifts:
+        # (Leave and trips above need scheduled hours, which a day without shifts never has.)
+        status = "rest"
+        effective, rule_id = hours_of(status), rule_of(status)
     else:
         judged = [(s.status(), s.scheduled_ms / HOUR_MS) for s in shifts]
         status = min((st for st, _ in judged), key=SHIFT_STATUSES.index)
@@ -514,6 +559,8 @@ def derive_frame(
     approvals_of = _by_user(approvals, "work_date")
     overrides_of = _by_user(overrides, "date")
     empty = pd.DataFrame()
+    # Stored partitions from before the column have nobody exempt.
+    has_groups = "attendance_group_id" in roster.columns
     rows = []
     for person in roster.to_dict("records"):
         active = person.get("active")
@@ -534,7 +581,12 @@ def derive_frame(
         day_overrides = _records(
             user_overrides[user_overrides["date"] == work_date] if len(user_overrides) else empty
         )
-        known = calendar.day_type(work_date)
+        exempt = has_groups and not _is_set(person.get("attendance_group_id"))
+        known = (
+            calendar.day_type_without_schedule(work_date)
+            if exempt
+            else calendar.day_type(work_date)
+        )
         if known is None:
             relevant = [p for p in day_points if p.get("check_type") in CHECK_TYPES]
             known = ("workday" if relevant else "restday"), "dingtalk_schedule"
@@ -551,6 +603,7 @@ def derive_frame(
                 rules=rules,
                 day_type=known[0],
                 calendar_source=known[1],
+                exempt=exempt,
             )
         )
     rows.sort(key=lambda r: (r["work_date"], r["userid"]))

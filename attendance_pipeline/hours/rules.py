@@ -17,11 +17,21 @@ from typing import Any, TypeVar
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
-# Precedence order of DESIGN section 5 (first match wins), after `override` and `rest`.
+# The statuses of DESIGN section 5, in its table's order: `override` wins over everything; an
+# `exempt` employee (in no attendance group) is `leave`/`business_trip` when an approval covers
+# the day and `exempt` otherwise; the rest in this order, first match wins.
 STATUSES = (
     "override",
+    "exempt",
     "rest",
     "leave",
     "business_trip",
@@ -35,6 +45,7 @@ STATUSES = (
 )
 
 DEFAULT_STATUS_HOURS: dict[str, float] = {
+    "exempt": 8,  # the default is `standard_day_hours` whatever it is (see Rules)
     "rest": 0,
     "leave": 0,
     "business_trip": 8,
@@ -46,6 +57,11 @@ DEFAULT_STATUS_HOURS: dict[str, float] = {
     "early_leave": 7,
     "normal": 8,
 }
+
+
+# The working time assumed for an `exempt` employee (no DingTalk schedule) when an hourly leave or
+# trip is measured against their day; the break is `Rules.break_` as for everyone.
+NOMINAL_SHIFT = (time(9, 0), time(18, 0))
 
 
 def _check_status_hours(value: dict[str, float]) -> dict[str, float]:
@@ -101,15 +117,20 @@ class Rules(_Strict):
     break_: BreakTime = Field(default_factory=BreakTime, alias="break")
     hour_leave_rounding: float = Field(default=0.5, gt=0, le=8)
     push_overtime: bool = False
-    status_hours: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_STATUS_HOURS))
+    # Exempt days (in no attendance group) have no punches, so no evidence of work: not pushed
+    # to the PM system unless the company says so.
+    push_exempt: bool = False
+    # Validated even when defaulted: `exempt` follows `standard_day_hours` unless it is set.
+    status_hours: dict[str, float] = Field(default_factory=dict, validate_default=True)
     exceptions: tuple[ExceptionRule, ...] = ()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     @field_validator("status_hours")
     @classmethod
-    def _complete(cls, value: dict[str, float]) -> dict[str, float]:
-        return {**DEFAULT_STATUS_HOURS, **_check_status_hours(value)}
+    def _complete(cls, value: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        day = float(info.data.get("standard_day_hours", DEFAULT_STATUS_HOURS["exempt"]))
+        return {**DEFAULT_STATUS_HOURS, "exempt": day, **_check_status_hours(value)}
 
     @property
     def version(self) -> str:
@@ -171,6 +192,8 @@ def _message(error: Any) -> str:
         return f"unknown status; expected one of {', '.join(DEFAULT_STATUS_HOURS)}"
     if error["type"] in ("float_parsing", "float_type"):
         return "must be a number of hours"
+    if error["type"] in ("bool_parsing", "bool_type"):
+        return "must be true or false"
     return str(error["msg"]).removeprefix("Value error, ")
 
 

@@ -21,6 +21,7 @@ from attendance_pipeline.pm.base import PlannedWorklog, worklog_key
 from attendance_pipeline.schemas import WORKLOG_PLAN
 
 SKIPPED_COLUMNS = ["work_date", "userid", "name", "hours", "reason"]
+EXEMPT_SKIPPED = "exempt (in no attendance group); set push_exempt: true in rules.yaml to push"
 
 
 @dataclass(frozen=True)
@@ -111,8 +112,14 @@ def plan_worklogs(
     scope: Scope,
     pm_system: str,
     push_overtime: bool = False,
+    push_exempt: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(plan with WORKLOG_PLAN columns, skipped in-scope employee-days with the reason)."""
+    """(plan with WORKLOG_PLAN columns, skipped in-scope employee-days with the reason).
+
+    `push_overtime`, `push_exempt`: the rules flags of the same names. An `exempt` day (in no
+    attendance group: no punches, so no evidence of work) is planned only with `push_exempt`;
+    otherwise it is skipped with the reason, overtime included.
+    """
     # Plain dicts: a pandas lookup per employee-day costs ~100 µs, a dict lookup ~0.1 µs.
     people = roster.drop_duplicates(["snapshot_date", "userid"])
     ancestors_of = {
@@ -134,6 +141,9 @@ def plan_worklogs(
             amounts.append(("overtime", float(day.overtime_hours)))
         amounts = [(kind, h) for kind, h in amounts if h > 0]
         if not amounts:
+            continue
+        if day.status == "exempt" and not push_exempt:
+            skipped.append(_skip(day, EXEMPT_SKIPPED))
             continue
         status = status_of.get(day.userid, "unmapped")
         if status != "mapped":
@@ -170,9 +180,7 @@ def plan_worklogs(
                     }
                 )
     plan = pd.DataFrame(rows, columns=WORKLOG_PLAN.names)
-    skipped_frame = pd.DataFrame(
-        skipped, columns=["work_date", "userid", "name", "hours", "reason"]
-    )
+    skipped_frame = pd.DataFrame(skipped, columns=SKIPPED_COLUMNS)
     return plan.sort_values(["work_date", "userid", "issue", "kind"]).reset_index(drop=True), (
         skipped_frame
     )
