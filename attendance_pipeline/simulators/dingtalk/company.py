@@ -6,8 +6,14 @@ answers and 10,000 employees x a month generate in seconds. Multi-day events (le
 2-3 consecutive workdays, a half-day leave from one afternoon to the next morning) are decided per
 (user, ISO week) and stay inside that week, so every day can find its event without history.
 
-The shift is 09:00-18:00 with a 12:00-13:00 break on statutory workdays (``chinese_calendar``,
-including 调休 Saturdays; Monday-Friday where the package has no data). Times are epoch
+Attendance groups: most people are in the 09:00-18:00 group, the 平台研发部 subtree works
+10:00-19:00 (the same 12:00-13:00 break), and a few people are in no group (the boss and one or
+two field sales staff): they have no attendance results at all, only approvals. Both shifts run
+on statutory workdays (``chinese_calendar``, including 调休 Saturdays; Monday-Friday where the
+package has no data). A few staff leave: their last work day is a fixed number of days before the
+anchor; after it they have no results or approvals, and once the clock passes it they drop out
+of the roster (the HR API lists them). Group membership and leavers come from their own draw
+streams, so who exists, their departments and e-mails do not depend on them. Times are epoch
 milliseconds computed with ``zoneinfo("Asia/Shanghai")``, never the host zone.
 """
 
@@ -15,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -36,6 +42,33 @@ _ID_EPOCH = date(2000, 1, 1)
 _ID_DAYS = 40_000  # day slots per user in the id space (until 2109)
 
 LEAVE_SUBTYPES = ("年假", "病假", "事假", "调休")
+
+
+@dataclass(frozen=True, slots=True)
+class AttendanceGroup:
+    """A fixed-shift attendance group (考勤组); minutes are after local midnight."""
+
+    group_id: int
+    name: str
+    on_minute: int
+    off_minute: int
+    class_id: int
+
+    @property
+    def shift(self) -> int:
+        """Minutes this group's shift starts after the 09:00 one."""
+        return self.on_minute - ON_MINUTE
+
+
+STANDARD_GROUP = AttendanceGroup(9001, "总部标准班", ON_MINUTE, OFF_MINUTE, 61001)
+LATE_GROUP = AttendanceGroup(9002, "研发弹性班", ON_MINUTE + 60, OFF_MINUTE + 60, 61002)
+GROUPS = (STANDARD_GROUP, LATE_GROUP)
+_LATE_SHIFT_DEPTS = frozenset({21, 211, 212})  # 平台研发部 and its teams work 10:00-19:00
+_FIELD_DEPTS = frozenset({4, 41, 42})  # sales: field staff may be in no attendance group
+# The shipped pilot scope (config/pipeline.yaml: 测试部, 财务部) keeps a fixed head-count and
+# everyone in it punches: no leavers and no group-less people are drawn from these departments.
+_STABLE_DEPTS = frozenset({22, 6})
+LEAVER_OFFSETS = (10, 25)  # days before the anchor of the first leavers' last work days
 _SOURCES = ("ATM", "DING_ATM", "USER", "BEACON", "DING_ATM", "ATM")
 
 # (name, parent) by dept_id; at least two levels under the root.
@@ -227,6 +260,53 @@ class _WeekEvent:
 _NO_DAY = _DayPlan(None, ())
 
 
+def _later_approval(appr: _Approval | None, minutes: int) -> _Approval | None:
+    """An hour-unit approval moved ``minutes`` later (day and half-day units stay as they are)."""
+    if appr is None or appr.unit != "hour":
+        return appr
+    delta = minutes * MS_PER_MINUTE
+    start, end = appr.start_ms + delta, appr.end_ms + delta
+    begin_at = datetime.fromtimestamp(start / 1000, SHANGHAI)
+    end_at = datetime.fromtimestamp(end / 1000, SHANGHAI)
+    return replace(
+        appr,
+        begin=f"{begin_at:%Y-%m-%d %H:%M}",
+        end=f"{end_at:%Y-%m-%d %H:%M}",
+        start_ms=start,
+        end_ms=end,
+        first_day=begin_at.date(),
+        last_day=end_at.date(),
+    )
+
+
+def _shifted(plan: _DayPlan, minutes: int) -> _DayPlan:
+    """The same day ``minutes`` later: punches, hour approvals and 补卡 times move together, so
+    lates, early leaves and covered points keep their meaning relative to the group's shift."""
+    if plan.points is None:
+        moved = tuple(_later_approval(a, minutes) for a in plan.approvals)
+        return _DayPlan(None, tuple(a for a in moved if a is not None))
+    cache: dict[str, _Approval | None] = {}
+
+    def move(appr: _Approval | None) -> _Approval | None:
+        if appr is None:
+            return None
+        if appr.approve_id not in cache:
+            cache[appr.approve_id] = _later_approval(appr, minutes)
+        return cache[appr.approve_id]
+
+    on, off = (
+        replace(
+            p,
+            minute=None if p.minute is None else p.minute + minutes,
+            approval=move(p.approval),
+            fix=move(p.fix),
+        )
+        for p in plan.points
+    )
+    approvals = tuple(a for a in (move(a) for a in plan.approvals) if a is not None)
+    return _DayPlan((on, off), approvals)
+
+
 class Company:
     """A deterministic company: ``Company(seed, employees)``.
 
@@ -252,6 +332,10 @@ class Company:
         self._index: dict[str, int] = {}
         self._hired: list[date] = []
         self._build_users()
+        self._group: list[AttendanceGroup | None] = []
+        self._build_groups()
+        self._last_day: list[date | None] = [None] * employees
+        self._build_leavers()
 
     # ---------------------------------------------------------------- org chart and roster
 
@@ -259,12 +343,187 @@ class Company:
         """``[{dept_id, name, parent_id}]`` for every department except the root (id 1)."""
         return [{"dept_id": i, "name": n, "parent_id": p} for i, n, p in _DEPARTMENTS]
 
-    def users(self) -> list[dict[str, Any]]:
-        """API-shaped user dicts, each once, with the merged ``dept_id_list``."""
-        return [{**u, "dept_id_list": list(u["dept_id_list"])} for u in self._users]
+    def users(self, today: date | None = None) -> list[dict[str, Any]]:
+        """API-shaped user dicts, each once, with the merged ``dept_id_list``.
+
+        With ``today``: only the people still employed then (leavers drop out after their last
+        work day); without it everyone who ever worked here.
+        """
+        return [
+            {**u, "dept_id_list": list(u["dept_id_list"])}
+            for i, u in enumerate(self._users)
+            if today is None or not self._has_left(i, today)
+        ]
 
     def userids(self) -> list[str]:
         return [u["userid"] for u in self._users]
+
+    def has_left(self, userid: str, today: date) -> bool:
+        """Whether the person's last work day is before ``today``."""
+        return self._has_left(self._index[userid], today)
+
+    def _has_left(self, idx: int, today: date) -> bool:
+        last = self._last_day[idx]
+        return last is not None and last < today
+
+    def last_work_day(self, userid: str) -> date | None:
+        return self._last_day[self._index[userid]]
+
+    def group_of(self, userid: str) -> AttendanceGroup | None:
+        """The person's attendance group; None for people who do not punch."""
+        return self._group[self._index[userid]]
+
+    def group_members(self, group_id: int, today: date) -> list[str]:
+        """Userids of a group's members at ``today`` (leavers are removed once they left)."""
+        return [
+            u["userid"]
+            for i, u in enumerate(self._users)
+            if (g := self._group[i]) is not None
+            and g.group_id == group_id
+            and not self._has_left(i, today)
+        ]
+
+    def groups(self, today: date) -> list[dict[str, Any]]:
+        """Legacy ``getsimplegroups``-shaped groups (snake_case, see docs/dingtalk.md)."""
+        out = []
+        for g in GROUPS:
+            members = self.group_members(g.group_id, today)
+            on, off = (
+                _fmt_minute(_ID_EPOCH, g.on_minute)[11:],
+                _fmt_minute(_ID_EPOCH, g.off_minute)[11:],
+            )
+            out.append(
+                {
+                    "group_id": g.group_id,
+                    "group_name": g.name,
+                    "type": "FIXED",
+                    "member_count": len(members),
+                    "is_default": g is STANDARD_GROUP,
+                    "default_class_id": g.class_id,
+                    "owner_user_id": self._users[0]["userid"],
+                    "manager_list": [self._users[0]["userid"]],
+                    "classes_list": [
+                        f"周一、二、三、四、五 班次{g.name}:{on}-{off}",
+                        "周六、日 休息",
+                    ],
+                    "selected_class": [
+                        {
+                            "class_id": g.class_id,
+                            "class_name": g.name,
+                            "sections": [
+                                {
+                                    "times": [
+                                        {
+                                            "check_type": "OnDuty",
+                                            "check_time": f"{on}:00",
+                                            "across": 0,
+                                        },
+                                        {
+                                            "check_type": "OffDuty",
+                                            "check_time": f"{off}:00",
+                                            "across": 0,
+                                        },
+                                    ]
+                                }
+                            ],
+                        }
+                    ],
+                }
+            )
+        return out
+
+    def leavers(self, today: date | None = None) -> list[dict[str, Any]]:
+        """Dimission infos (``QueryHrmEmployeeDismissionInfoResponseBodyResult`` shape) of the
+        people who have left by ``today`` (all drawn leavers without it), latest first."""
+        found = [
+            i
+            for i, last in enumerate(self._last_day)
+            if last is not None and (today is None or last < today)
+        ]
+        found.sort(key=lambda i: (self._last_day[i], self._users[i]["userid"]), reverse=True)
+        return [self._dimission(i) for i in found]
+
+    def dimission(self, userid: str, today: date) -> dict[str, Any] | None:
+        idx = self._index.get(userid)
+        if idx is None or not self._has_left(idx, today):
+            return None
+        return self._dimission(idx)
+
+    def _dimission(self, idx: int) -> dict[str, Any]:
+        user = self._users[idx]
+        last = self._last_day[idx]
+        assert last is not None
+        names = {d: n for d, n, _ in _DEPARTMENTS}
+        parents = {d: p for d, _, p in _DEPARTMENTS}
+
+        def path(dept: int) -> str:
+            parts = []
+            while dept in names:
+                parts.append(names[dept])
+                dept = parents[dept]
+            return "-".join(reversed(parts))
+
+        depts = list(user["dept_id_list"])
+        dr = _Draw(self.seed, "leaver-info", idx)
+        return {
+            "userId": user["userid"],
+            "name": user["name"],
+            "lastWorkDay": local_midnight_ms(last),
+            "mainDeptId": depts[0],
+            "mainDeptName": names.get(depts[0], COMPANY_NAME),
+            "deptList": [{"dept_id": d, "dept_path": path(d)} for d in depts],
+            "handoverUserId": self._leader_of(depts[0]),
+            "reasonMemo": ("家庭原因", "个人发展", "合同到期")[dr.randint(0, 0, 2)],
+            "voluntaryReason": ["个人原因"],
+            "status": 2,  # 已离职 (legacy listdimission: 1 待离职, 2 已离职)
+            "preStatus": 3,  # 正式 (legacy listdimission: 1 待入职, 2 试用期, 3 正式)
+        }
+
+    def _leader_of(self, dept: int) -> str:
+        for u in self._users:
+            if u["leader"] and not u["boss"] and u["dept_id_list"] == [dept]:
+                return str(u["userid"])
+        return str(self._users[0]["userid"])
+
+    def _build_groups(self) -> None:
+        """Everyone's group from the ``"group"`` draw stream (never from the user stream)."""
+        n = self.employees
+        field_staff = sorted(
+            (_Draw(self.seed, "group", idx).u(0), idx)
+            for idx, u in enumerate(self._users)
+            if not u["leader"]
+            and u["dept_id_list"][0] in _FIELD_DEPTS
+            and _STABLE_DEPTS.isdisjoint(u["dept_id_list"])
+        )
+        wanted = min(2, max(1, n // 30)) if n >= 10 else 0
+        no_group = {0, *(idx for _, idx in field_staff[:wanted])}
+        for idx, u in enumerate(self._users):
+            if idx in no_group:
+                self._group.append(None)
+            elif u["dept_id_list"][0] in _LATE_SHIFT_DEPTS:
+                self._group.append(LATE_GROUP)
+            else:
+                self._group.append(STANDARD_GROUP)
+
+    def _build_leavers(self) -> None:
+        """A few staff leave (``"leaver"`` draw stream): never leaders, recent hires, people in
+        no group or anyone of the pilot departments; offsets LEAVER_OFFSETS, then drawn."""
+        n = self.employees
+        wanted = max(1, n // 30) if n >= 10 else 0
+        candidates = sorted(
+            (_Draw(self.seed, "leaver", idx).u(0), idx)
+            for idx, u in enumerate(self._users)
+            if not u["leader"]
+            and self._group[idx] is not None
+            and _STABLE_DEPTS.isdisjoint(u["dept_id_list"])
+            and self._hired[idx] < self.anchor - timedelta(days=200)
+        )
+        for k, (_, idx) in enumerate(candidates[:wanted]):
+            if k < len(LEAVER_OFFSETS):
+                back = LEAVER_OFFSETS[k]
+            else:
+                back = _Draw(self.seed, "leaver", idx).randint(1, 5, 170)
+            self._last_day[idx] = self.anchor - timedelta(days=back)
 
     def has_user(self, userid: str) -> bool:
         return userid in self._index
@@ -471,6 +730,9 @@ class Company:
         days = workdays[start : start + length]
         if days[0] < self._hired[idx]:
             return None
+        last_day = self._last_day[idx]
+        if last_day is not None and days[-1] > last_day:
+            return None
         userid = self._users[idx]["userid"]
         first, last = days[0], days[-1]
         if kind == "leave":
@@ -507,8 +769,20 @@ class Company:
         return _Point("NotSigned", "NotSigned", "SYSTEM", None, fix=fix)
 
     def _day(self, idx: int, d: date) -> _DayPlan:
-        if d < self._hired[idx]:
+        """The person's plan for one day, in their group's shift; no check points without one."""
+        last_day = self._last_day[idx]
+        if d < self._hired[idx] or (last_day is not None and d > last_day):
             return _NO_DAY
+        plan = self._day_in_standard_shift(idx, d)
+        group = self._group[idx]
+        if group is None:  # does not punch: no results, no 补卡; leave, trips and overtime stay
+            kept = tuple(a for a in plan.approvals if a.biz_type != 4)
+            return _DayPlan(None, kept) if kept else _NO_DAY
+        if group.shift == 0:
+            return plan
+        return _shifted(plan, group.shift)
+
+    def _day_in_standard_shift(self, idx: int, d: date) -> _DayPlan:
         userid = self._users[idx]["userid"]
         dr = _Draw(self.seed, "day", idx, d.isoformat())
         if not self.is_workday(d):
@@ -643,9 +917,14 @@ class Company:
         if not 0 <= day_slot < _ID_DAYS:
             raise ValueError(f"date {d} outside the simulator's range")
         midnight = self._midnight(d)
+        group = self._group[idx]
+        assert group is not None
         out: list[dict[str, Any]] = []
         for ct, (check_type, point, base_min) in enumerate(
-            (("OnDuty", plan.points[0], ON_MINUTE), ("OffDuty", plan.points[1], OFF_MINUTE))
+            (
+                ("OnDuty", plan.points[0], group.on_minute),
+                ("OffDuty", plan.points[1], group.off_minute),
+            )
         ):
             key = (idx * _ID_DAYS + day_slot) * 2 + ct
             base = midnight + base_min * MS_PER_MINUTE
@@ -671,7 +950,7 @@ class Company:
                 baseCheckTime=base,
                 userCheckTime=punch if punch is not None else base,
                 sourceType=source,
-                groupId=9001,
+                groupId=group.group_id,
                 planId=50_000_000_000 + key,
                 corpId=self.corp_id,
             )

@@ -4,7 +4,11 @@ Legacy (``oapi.dingtalk.com``) paths are served at the root, new-host (``api.din
 under ``/v1.0/``; admin endpoints live under ``/_sim/``. Behaviour follows
 ``contracts/dingtalk.md``: token flows, org APIs, ``attendance/list``, the approvals query, per-API
 QPS (90018), the monthly quota of metered calls (90020), the per-IP ban page, token expiry,
-permission errors and injectable faults. Built on the stdlib ``ThreadingHTTPServer`` only.
+permission errors and injectable faults. Also the attendance-group APIs (legacy
+``getsimplegroups`` and ``group/memberusers/list``, metered like every attendance API) and the
+HR dismission APIs (new host ``hrm/employees/dismissions`` and ``dimissionInfos``, not metered,
+behind their own permission); ``docs/dingtalk.md`` says where each name comes from. Built on the
+stdlib ``ThreadingHTTPServer`` only.
 """
 
 from __future__ import annotations
@@ -47,6 +51,11 @@ MAX_ATTENDANCE_LIMIT = 50
 MAX_ATTENDANCE_DAYS = 7
 MAX_APPROVAL_SPAN_MS = 30 * 86_400_000
 MAX_USER_PAGE = 100
+MAX_GROUP_PAGE = 10  # getsimplegroups `size` (documented maximum 10)
+GROUP_MEMBER_PAGE = 100  # memberusers/list rows per page: assumption (no size parameter)
+MAX_HRM_PAGE = 50  # dismissions `maxResults` and dimissionInfos `userIdList` (documented 50)
+# API families for deny_api: "hrm" denies every HR (智能人事) API at once.
+API_FAMILIES = {"hrm": ("hrm/employees/dismissions", "hrm/employees/dimissionInfos")}
 FAULT_KINDS = ("busy", "http5xx", "ban", "qps_global", "token_expired")
 
 BAN_PAGE = (
@@ -78,6 +87,7 @@ class DingTalkSimConfig:
     ip_window_s: float = 20.0
     ip_ban_s: float = 300.0
     history_days: int = 180  # older work dates are silently not served
+    denied_apis: tuple[str, ...] = ()  # APIs (or families such as "hrm") denied from the start
 
 
 @dataclass
@@ -216,6 +226,8 @@ class DingTalkSimulator:
         for u in self.company.users():
             for dept in u["dept_id_list"]:
                 self._members.setdefault(dept, []).append(u)
+        for api in cfg.denied_apis:
+            self.deny_api(api)
 
     # ---------------------------------------------------------------- Python control API
 
@@ -262,13 +274,14 @@ class DingTalkSimulator:
             self._current_token = None
 
     def deny_api(self, api: str) -> None:
-        """Answer the permission error on ``api`` (e.g. "attendance/list") from now on."""
+        """Answer the permission error on ``api`` (e.g. "attendance/list", or the family "hrm")
+        from now on."""
         with self._lock:
-            self._denied.add(_normalise_api(api))
+            self._denied.update(_expand_api(api))
 
     def allow_api(self, api: str) -> None:
         with self._lock:
-            self._denied.discard(_normalise_api(api))
+            self._denied.difference_update(_expand_api(api))
 
     def unban(self) -> None:
         """Lift every per-IP ban and forget the per-IP call history."""
@@ -323,7 +336,23 @@ class DingTalkSimulator:
         return out
 
     def truth_users(self) -> list[dict[str, Any]]:
-        return self.company.users()
+        """What ``user/list`` returns now: leavers are gone once their last work day is past."""
+        return self.company.users(self.today)
+
+    def truth_groups(self) -> dict[str, Any]:
+        """Groups as ``getsimplegroups`` serves them, their members now, and who is in none."""
+        today = self.today
+        groups = self.company.groups(today)
+        members = {
+            str(g["group_id"]): self.company.group_members(g["group_id"], today) for g in groups
+        }
+        grouped = {uid for ids in members.values() for uid in ids}
+        no_group = [u["userid"] for u in self.company.users(today) if u["userid"] not in grouped]
+        return {"groups": groups, "members": members, "no_group": no_group}
+
+    def truth_leavers(self) -> list[dict[str, Any]]:
+        """Dimission infos of everyone who has left by the clock, latest last work day first."""
+        return self.company.leavers(self.today)
 
     def truth_departments(self) -> list[dict[str, Any]]:
         return self.company.departments()
@@ -649,8 +678,15 @@ class DingTalkSimulator:
             raise _BadParam(f"size must be 1..{MAX_USER_PAGE}", 40069)
         if cursor < 0:
             raise _BadParam("cursor must be >= 0")
-        members = self._members.get(dept_id, [])
-        page = members[cursor : cursor + size]
+        today = self.today
+        members = [
+            u
+            for u in self._members.get(dept_id, [])
+            if not self.company.has_left(u["userid"], today)
+        ]
+        page = [
+            {**u, "dept_id_list": list(u["dept_id_list"])} for u in members[cursor : cursor + size]
+        ]
         has_more = cursor + size < len(members)
         result: dict[str, Any] = {"has_more": has_more, "list": page}
         if has_more:
@@ -756,6 +792,81 @@ class DingTalkSimulator:
                     result.append(a)
         return _json_reply({"result": result})
 
+    def _simple_groups(self, req: _Request) -> _Reply:
+        """Legacy ``POST /topapi/attendance/getsimplegroups`` ``{offset, size}``."""
+        body = req.json()
+        if not isinstance(body, dict):
+            raise _BadParam("the body must be a JSON object")
+        offset = _int_param(body.get("offset", 0), "offset")
+        size = _int_param(body.get("size", MAX_GROUP_PAGE), "size")
+        if offset < 0:
+            raise _BadParam("offset must be >= 0")
+        if not 1 <= size <= MAX_GROUP_PAGE:
+            raise _BadParam(f"size must be 1..{MAX_GROUP_PAGE}")
+        groups = self.company.groups(self.today)
+        page = groups[offset : offset + size]
+        return self._ok(req, {"has_more": offset + size < len(groups), "groups": page})
+
+    def _group_member_users(self, req: _Request) -> _Reply:
+        """Legacy ``POST /topapi/attendance/group/memberusers/list`` ``{op_user_id, group_id,
+        cursor}``: every member's userid, however they were added (by department or person)."""
+        body = req.json()
+        if not isinstance(body, dict):
+            raise _BadParam("the body must be a JSON object")
+        op = body.get("op_user_id")
+        if not isinstance(op, str) or not self.company.has_user(op):
+            raise _BadParam("op_user_id must be the userid of an existing user")
+        group_id = _int_param(body.get("group_id"), "group_id")
+        cursor = body.get("cursor", 0)
+        cursor = 0 if cursor is None else _int_param(cursor, "cursor")
+        if cursor < 0:
+            raise _BadParam("cursor must be >= 0")
+        if group_id not in {g["group_id"] for g in self.company.groups(self.today)}:
+            raise _BadParam(f"考勤组不存在: {group_id}")
+        members = self.company.group_members(group_id, self.today)
+        page = members[cursor : cursor + GROUP_MEMBER_PAGE]
+        has_more = cursor + GROUP_MEMBER_PAGE < len(members)
+        result: dict[str, Any] = {"has_more": has_more, "result": page}
+        if has_more:
+            result["cursor"] = cursor + GROUP_MEMBER_PAGE
+        return self._ok(req, result)
+
+    def _dismissions(self, req: _Request) -> _Reply:
+        """New host ``GET /v1.0/hrm/employees/dismissions?maxResults=&nextToken=``."""
+        max_results = _query_int(req.query, "maxResults", None)
+        token = _query_int(req.query, "nextToken", 0)
+        if not 1 <= max_results <= MAX_HRM_PAGE:
+            raise _BadParam(f"maxResults must be 1..{MAX_HRM_PAGE}")
+        if token < 0:
+            raise _BadParam("nextToken must be >= 0")
+        ids = [d["userId"] for d in self.company.leavers(self.today)]
+        page = ids[token : token + max_results]
+        has_more = token + max_results < len(ids)
+        body: dict[str, Any] = {"userIdList": page, "hasMore": has_more}
+        if has_more:
+            body["nextToken"] = token + max_results
+        return _json_reply(body)
+
+    def _dimission_infos(self, req: _Request) -> _Reply:
+        """New host ``GET /v1.0/hrm/employees/dimissionInfos?userIdList=["a","b"]`` (the SDK sends
+        the list as a JSON array string); people who have not left are left out."""
+        raw = req.query.get("userIdList")
+        try:
+            ids = json.loads(raw) if raw is not None else None
+        except ValueError:
+            ids = None
+        if not isinstance(ids, list) or not ids or not all(isinstance(u, str) for u in ids):
+            raise _BadParam('userIdList must be a JSON array of userids, e.g. ["a","b"]')
+        if len(ids) > MAX_HRM_PAGE:
+            raise _BadParam(f"userIdList has {len(ids)} userids; at most {MAX_HRM_PAGE}")
+        today = self.today
+        infos = []
+        for uid in dict.fromkeys(ids):
+            info = self.company.dimission(uid, today) if self.company.has_user(uid) else None
+            if info is not None:
+                infos.append(info)
+        return _json_reply({"result": infos})
+
     # ---------------------------------------------------------------- admin endpoints
 
     def _admin(self, method: str, path: str, query: dict[str, str], body: bytes) -> _Reply:
@@ -807,6 +918,10 @@ class DingTalkSimulator:
             return _json_reply(self.truth_users())
         if what == "departments":
             return _json_reply(self.truth_departments())
+        if what == "groups":
+            return _json_reply(self.truth_groups())
+        if what == "leavers":
+            return _json_reply(self.truth_leavers())
         if what not in ("attendance", "approvals"):
             return _json_reply({"error": f"no truth for {what}"}, 404)
         if "from" not in query or "to" not in query:
@@ -823,6 +938,23 @@ def _normalise_api(api: str) -> str:
     if api.startswith(NEW_HOST_PREFIX):
         api = api[len(NEW_HOST_PREFIX) :]
     return api.lstrip("/")
+
+
+def _expand_api(api: str) -> tuple[str, ...]:
+    name = _normalise_api(api)
+    return API_FAMILIES.get(name, (name,))
+
+
+def _query_int(query: dict[str, str], name: str, default: int | None) -> int:
+    raw = query.get(name)
+    if raw is None:
+        if default is None:
+            raise _BadParam(f"{name} is required")
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise _BadParam(f"{name} must be an integer") from exc
 
 
 _ROUTES: dict[str, _Route] = {
@@ -848,6 +980,22 @@ _ROUTES: dict[str, _Route] = {
     "/v1.0/attendance/approvals/query": _Route(
         "attendance/approvals/query", "POST", "metered", DingTalkSimulator._approvals_query
     ),
+    "/topapi/attendance/getsimplegroups": _Route(
+        "topapi/attendance/getsimplegroups", "POST", "metered", DingTalkSimulator._simple_groups
+    ),
+    "/topapi/attendance/group/memberusers/list": _Route(
+        "topapi/attendance/group/memberusers/list",
+        "POST",
+        "metered",
+        DingTalkSimulator._group_member_users,
+    ),
+    # HR (智能人事) APIs: not attendance or approval APIs, so not metered (assumption).
+    "/v1.0/hrm/employees/dismissions": _Route(
+        "hrm/employees/dismissions", "GET", "org", DingTalkSimulator._dismissions
+    ),
+    "/v1.0/hrm/employees/dimissionInfos": _Route(
+        "hrm/employees/dimissionInfos", "GET", "org", DingTalkSimulator._dimission_infos
+    ),
 }
 
 
@@ -865,6 +1013,13 @@ def build_arg_parser(prog: str = "attendance-pipeline sim dingtalk") -> argparse
     p.add_argument("--monthly-quota", type=bounded(int, 0), default=d.monthly_quota)
     p.add_argument("--app-key", default=d.app_key)
     p.add_argument("--app-secret", default=d.app_secret)
+    p.add_argument(
+        "--deny-api",
+        action="append",
+        default=[],
+        metavar="API",
+        help='answer the no-permission error on this API (repeatable; "hrm" = the HR APIs)',
+    )
     p.add_argument("--verbose", "-v", action="store_true", help="log every request (DEBUG)")
     return p
 
@@ -884,6 +1039,7 @@ def main_dingtalk(argv: list[str] | None = None) -> int:
         monthly_quota=args.monthly_quota,
         app_key=args.app_key,
         app_secret=args.app_secret,
+        denied_apis=tuple(args.deny_api),
     )
     sim = DingTalkSimulator(cfg)
     return serve_until_signalled(
