@@ -25,6 +25,8 @@ ROSTER = pa.schema(
         ("hired_date", pa.date32()),
         ("active", pa.bool_()),
         ("leader", pa.bool_()),
+        ("attendance_group_id", pa.int64()),  # null: in no attendance group (does not punch)
+        ("last_work_date", pa.date32()),  # null: not a leaver; else the last day they worked
         # Identity-matching fields: kept in the lake for user mapping, never exposed by the
         # warehouse `roster` view (finance sees names and ids only).
         ("email", pa.string()),

@@ -21,7 +21,7 @@ LAKE_VIEWS: dict[str, tuple[str, str]] = {
     "roster": (
         "dingtalk_roster",
         "userid, name, dept_ids, title, job_number, active, snapshot_date, hired_date, leader, "
-        "pulled_at",
+        "pulled_at, attendance_group_id, last_work_date",
     ),
     "raw_attendance": (
         "raw_attendance",

@@ -50,8 +50,9 @@ def test_a_pulled_range_equals_the_simulators_ground_truth(dingtalk_sim):
     assert users == sorted(sim.truth_users(), key=lambda u: u["userid"])
     userids = [u["userid"] for u in users]
     start = date(2026, 10, 1)  # 50 days: several 7-day windows, 30-day approval windows
-    assert client.attendance(userids, start, END) == sim.truth_attendance(start, END)
-    assert client.approvals(userids, start, END) == sim.truth_approvals(start, END)
+    # user/list no longer has the leavers, so the truth is asked for the same people.
+    assert client.attendance(userids, start, END) == sim.truth_attendance(start, END, userids)
+    assert client.approvals(userids, start, END) == sim.truth_approvals(start, END, userids)
     # Served metered calls match what the simulator counted against the quota.
     assert client.metered_total == sim.calls()["metered_this_month"]
 
@@ -108,8 +109,9 @@ def test_an_offduty_punch_after_midnight_stays_on_its_work_day(dingtalk_sim):
 )
 def test_each_fault_is_survived_with_identical_results(dingtalk_sim, fault, reason):
     sim, url = dingtalk_sim(qps=500)
-    truth_attendance = sim.truth_attendance(START, END)
-    truth_approvals = sim.truth_approvals(START, END)
+    current = [u["userid"] for u in sim.truth_users()]  # what user/list returns (no leavers)
+    truth_attendance = sim.truth_attendance(START, END, current)
+    truth_approvals = sim.truth_approvals(START, END, current)
     sim.set_faults(**{fault: 0.25}, slow_ms=150, seed=11)
     client = make_client(url, qps=500, max_attempts=12, timeout_s=5)
     userids = everyone(client)
@@ -125,8 +127,8 @@ def test_a_mix_of_all_faults_at_once(dingtalk_sim):
     sim, url = dingtalk_sim(qps=500, fault_rate=0.3)
     client = make_client(url, qps=500, max_attempts=15)
     userids = everyone(client)
-    assert client.attendance(userids, START, END) == sim.truth_attendance(START, END)
-    assert client.approvals(userids, START, END) == sim.truth_approvals(START, END)
+    assert client.attendance(userids, START, END) == sim.truth_attendance(START, END, userids)
+    assert client.approvals(userids, START, END) == sim.truth_approvals(START, END, userids)
 
 
 def test_tokens_expiring_mid_run_are_refreshed(dingtalk_sim):
@@ -146,7 +148,7 @@ def test_tokens_expiring_mid_run_are_refreshed(dingtalk_sim):
     finally:
         stop.set()
         expirer.join()
-    assert records == sim.truth_attendance(date(2026, 10, 1), END)
+    assert records == sim.truth_attendance(date(2026, 10, 1), END, userids)
     assert client.token_fetches >= 2
 
 
@@ -155,7 +157,7 @@ def test_exceeding_the_per_app_qps_is_retried_not_fatal(dingtalk_sim):
     # Misconfigured at ten times the real limit; waits the contract's one second on 90018.
     client = make_client(url, qps=50, workers=4, qps_wait_s=1.0)
     userids = everyone(client)
-    assert client.attendance(userids, START, END) == sim.truth_attendance(START, END)
+    assert client.attendance(userids, START, END) == sim.truth_attendance(START, END, userids)
     assert sim.calls()["by_api"]["attendance/list"]["rejected_qps"] > 0
     assert client.retries["qps"] > 0
 

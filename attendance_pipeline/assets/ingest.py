@@ -18,9 +18,15 @@ from attendance_pipeline.assets import partitions as per_day
 from attendance_pipeline.assets.partitions import DAILY, window_dates
 from attendance_pipeline.checks import check_result, gates, specs_for
 from attendance_pipeline.china_time import days, now_in_china
-from attendance_pipeline.dingtalk import DingTalkClient
+from attendance_pipeline.dingtalk import DingTalkClient, DingTalkHrmPermissionError
 from attendance_pipeline.dingtalk.quota import WARN_SHARE, add_metered, monthly_quota
-from attendance_pipeline.dingtalk.records import approvals_frame, attendance_frame, roster_frame
+from attendance_pipeline.dingtalk.records import (
+    approvals_frame,
+    attendance_frame,
+    roster_frame,
+    stored_roster_users,
+    with_leavers,
+)
 from attendance_pipeline.resources.dingtalk import DingTalkResource
 from attendance_pipeline.resources.warehouse import WarehouseResource
 
@@ -96,13 +102,40 @@ def dingtalk_roster(
     client = _client(context, dingtalk)
     departments = client.list_departments()
     users = client.list_users([1, *(int(d["dept_id"]) for d in departments)])
-    frame = roster_frame(users, days(start, end), now_in_china(), departments)
+    # Who punches: {userid: group id}; absent = in no attendance group. The member list needs an
+    # operator: an admin (the boss is one in every DingTalk company).
+    admins = [u for u in users if u.get("admin")] or [u for u in users if u.get("boss")] or users
+    groups = client.attendance_group_map(str(admins[0]["userid"])) if admins else {}
+    # Leavers drop out of user/list after their last work day; the HR API still knows them, and
+    # they stay in the snapshots up to that day (so their results are pulled up to it).
+    leavers_note: str | int
+    try:
+        leavers = client.leavers(since=start)
+    except DingTalkHrmPermissionError as exc:
+        context.log.warning(f"Leavers unavailable, syncing without them: {exc}")
+        leavers, leavers_note = [], f"unavailable: {exc}"
+    else:
+        leavers_note = len(leavers)
+    stored = stored_roster_users(
+        Path(warehouse.lake_dir) / "dingtalk_roster", {lv["userid"] for lv in leavers}
+    )
+    users, groups, last_work_dates = with_leavers(users, groups, leavers, stored)
+    frame = roster_frame(
+        users, days(start, end), now_in_china(), departments, groups, last_work_dates
+    )
     context.add_output_metadata(
         output_name="result",
         metadata={
             "departments": len(departments),
             "in_two_or_more_departments": int(
                 frame.drop_duplicates("userid")["dept_ids"].map(len).ge(2).sum()
+            ),
+            "in_no_attendance_group": int(
+                frame.drop_duplicates("userid")["attendance_group_id"].isna().sum()
+            ),
+            "leavers": leavers_note,
+            "leavers_in_window": dg.MetadataValue.json(
+                {k: str(v) for k, v in sorted(last_work_dates.items())}
             ),
             "preview": _preview(frame, ["snapshot_date", "userid", "name", "dept_ids", "title"]),
             **_call_metadata(context, client, warehouse),

@@ -10,11 +10,18 @@ these per run. What it guarantees, following `shared/contracts/dingtalk.md`:
   attempts and seconds; 90020, permission and parameter errors fail at once with a clear message;
 - requests cut to the contract's limits (50 users x 7 days for results, 30 days for approvals),
   paged until `hasMore` is false, de-duplicated by `id` / `approveId`;
-- a count of metered calls (attendance and approval APIs) that were served.
+- a count of metered calls (attendance and approval APIs, the attendance-group ones included)
+  that were served.
+
+Attendance groups and leavers (`docs/dingtalk.md` gives every parameter and where its name comes
+from): `attendance_group_map` pages legacy `getsimplegroups` and each group's
+`group/memberusers/list`; `leavers` pages the new host's `hrm/employees/dismissions` and reads
+`hrm/employees/dimissionInfos` in chunks of 50.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -24,18 +31,25 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
-from attendance_pipeline.china_time import date_to_ms, dingtalk_date_string, today_in_china, windows
+from attendance_pipeline.china_time import (
+    date_to_ms,
+    dingtalk_date_string,
+    ms_to_date,
+    today_in_china,
+    windows,
+)
 from attendance_pipeline.dingtalk.errors import (
     DingTalkAuthError,
     DingTalkBadReply,
     DingTalkBadRequest,
     DingTalkError,
     DingTalkHorizonError,
+    DingTalkHrmPermissionError,
     DingTalkPermissionError,
     DingTalkQuotaExceeded,
     DingTalkUnavailable,
@@ -46,7 +60,23 @@ log = logging.getLogger(__name__)
 
 ATTENDANCE_LIST = "attendance/list"
 APPROVALS_QUERY = "attendance/approvals/query"
-METERED_APIS = frozenset({ATTENDANCE_LIST, APPROVALS_QUERY})
+# Attendance groups: legacy TOP API names (DingTalk's legacy SDK classes
+# OapiAttendanceGetsimplegroupsRequest/Response and OapiAttendanceGroupMemberusersListRequest/
+# Response; the new SDK has only the new-host twin GetSimpleGroups, whose paging it leaves open).
+GROUPS_LIST = "attendance/getsimplegroups"
+GROUP_MEMBERS = "attendance/group/memberusers/list"
+# HR (智能人事) dismissions, new host: alibabacloud_dingtalk.hrm_1_0 QueryDismissionStaffIdList
+# (GET, query maxResults/nextToken; body userIdList/hasMore/nextToken) and
+# QueryHrmEmployeeDismissionInfo (GET, query userIdList as a JSON array; body result[] of
+# QueryHrmEmployeeDismissionInfoResponseBodyResult: userId, name, lastWorkDay (epoch ms),
+# mainDeptId, mainDeptName, deptList[{dept_id, dept_path}], ...).
+DISMISSIONS = "hrm/employees/dismissions"
+DIMISSION_INFOS = "hrm/employees/dimissionInfos"
+# Attendance APIs are metered (the contract), the group ones included; the HR APIs are neither
+# attendance nor approval APIs, so they are not (assumption, like the contacts APIs).
+METERED_APIS = frozenset({ATTENDANCE_LIST, APPROVALS_QUERY, GROUPS_LIST, GROUP_MEMBERS})
+# The console names of the permissions (the SDK does not name them: assumption, docs/dingtalk.md).
+HRM_PERMISSION = "智能人事-员工花名册/离职信息读权限 (HRM read)"
 ALL_BIZ_TYPES = (1, 2, 3, 4, 5)
 
 TOKEN_CODES = frozenset({40001, 40014, 41001, 42001, 33001})
@@ -58,6 +88,17 @@ PERMISSION_HINTS = {
     50004: "a department is outside the app's visible scope: widen the app's scope",
 }
 BAD_REQUEST_CODES = frozenset({41041, 40035, 400002, 40069, 60003})
+
+
+class Leaver(TypedDict):
+    """One person who left, from the dimission info."""
+
+    userid: str
+    last_work_date: date
+    name: str | None
+    dept_ids: list[int]
+    main_dept_id: int | None
+
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -88,6 +129,8 @@ class DingTalkOptions:
     attendance_span_days: int = 7
     approvals_span_days: int = 30
     user_page_size: int = 100
+    group_page_size: int = 10  # getsimplegroups `size`: documented maximum 10
+    hrm_page_size: int = 50  # dismissions `maxResults` / dimissionInfos `userIdList`: at most 50
     today: date | None = None  # for the horizon check; None is today in China
 
 
@@ -238,6 +281,123 @@ class DingTalkClient:
                 by_id.setdefault(str(approval["approveId"]), approval)
         return [by_id[k] for k in sorted(by_id)]
 
+    def attendance_groups(self) -> list[dict[str, Any]]:
+        """Every attendance group (legacy `getsimplegroups`, offset/size pages): group_id,
+        group_name, type, member_count, ..."""
+        groups: list[dict[str, Any]] = []
+        offset = 0
+        size = self.options.group_page_size
+        while True:
+            reply = self._legacy(
+                GROUPS_LIST, "/topapi/attendance/getsimplegroups", {"offset": offset, "size": size}
+            )
+            result = _field(reply, "result", GROUPS_LIST, dict)
+            page = result.get("groups") or []
+            if not isinstance(page, list):
+                raise DingTalkBadReply(GROUPS_LIST, "`result.groups` is not a list")
+            for group in page:
+                if "group_id" not in group:
+                    raise DingTalkBadReply(GROUPS_LIST, "a group has no `group_id`")
+            groups.extend(page)
+            if not result.get("has_more") or not page:
+                return groups
+            offset += size
+
+    def attendance_group_members(self, group_id: int, op_user_id: str) -> list[str]:
+        """Userids of one group's members, however they were added (`memberusers/list`)."""
+        members: list[str] = []
+        cursor: int = 0
+        while True:
+            reply = self._legacy(
+                GROUP_MEMBERS,
+                "/topapi/attendance/group/memberusers/list",
+                {"op_user_id": op_user_id, "group_id": int(group_id), "cursor": cursor},
+            )
+            result = _field(reply, "result", GROUP_MEMBERS, dict)
+            members.extend(str(u) for u in result.get("result") or [])
+            if not result.get("has_more"):
+                return members
+            if result.get("cursor") is None:
+                raise DingTalkBadReply(GROUP_MEMBERS, "`has_more` without a `cursor`")
+            cursor = int(result["cursor"])
+
+    def attendance_group_map(self, op_user_id: str) -> dict[str, int]:
+        """{userid: attendance group id} for the whole company; people absent from the map are in
+        no attendance group (they do not punch). `op_user_id`: an admin's userid, which the
+        member-list API requires as the operator."""
+        groups = self.attendance_groups()
+        ids = [int(g["group_id"]) for g in groups]
+        lists = self._map(lambda gid: self.attendance_group_members(gid, op_user_id), ids)
+        found: dict[str, int] = {}
+        for group_id, members in zip(ids, lists, strict=True):
+            for userid in members:
+                if found.setdefault(userid, group_id) != group_id:
+                    log.warning(
+                        "DingTalk: %s is in attendance groups %s and %s; keeping the first",
+                        userid,
+                        found[userid],
+                        group_id,
+                    )
+        return found
+
+    def leavers(self, since: date | None = None) -> list[Leaver]:
+        """People who left, with their last work day (`since`: only those whose last work day is
+        on or after it), latest first as DingTalk lists them.
+
+        Raises DingTalkHrmPermissionError, naming the permission to grant, when the app may not
+        read 智能人事 data.
+        """
+        userids: list[str] = []
+        token = 0
+        while True:
+            reply = self._new_host_get(
+                DISMISSIONS,
+                "/v1.0/hrm/employees/dismissions",
+                {"maxResults": self.options.hrm_page_size, "nextToken": token},
+            )
+            page = reply.get("userIdList") or []
+            if not isinstance(page, list):
+                raise DingTalkBadReply(DISMISSIONS, "`userIdList` is not a list")
+            userids.extend(str(u) for u in page)
+            if not reply.get("hasMore") or not page:
+                break
+            if reply.get("nextToken") is None:
+                raise DingTalkBadReply(DISMISSIONS, "`hasMore` without a `nextToken`")
+            token = int(reply["nextToken"])
+        chunks = _chunks(list(dict.fromkeys(userids)), self.options.hrm_page_size)
+        replies = self._map(
+            lambda chunk: self._new_host_get(
+                DIMISSION_INFOS,
+                "/v1.0/hrm/employees/dimissionInfos",
+                {"userIdList": json.dumps(chunk)},
+            ),
+            chunks,
+        )
+        out: list[Leaver] = []
+        for reply in replies:
+            for info in _field(reply, "result", DIMISSION_INFOS, list):
+                if "userId" not in info or info.get("lastWorkDay") is None:
+                    raise DingTalkBadReply(
+                        DIMISSION_INFOS, "a dimission info lacks `userId` or `lastWorkDay`"
+                    )
+                last = ms_to_date(int(info["lastWorkDay"]))
+                if since is not None and last < since:
+                    continue
+                depts = [int(d["dept_id"]) for d in info.get("deptList") or [] if "dept_id" in d]
+                main = info.get("mainDeptId")
+                if not depts and main is not None:
+                    depts = [int(main)]
+                out.append(
+                    Leaver(
+                        userid=str(info["userId"]),
+                        last_work_date=last,
+                        name=info.get("name"),
+                        dept_ids=depts,
+                        main_dept_id=int(main) if main is not None else None,
+                    )
+                )
+        return out
+
     @property
     def metered_total(self) -> int:
         """Metered calls DingTalk served to this client (what counts against the quota)."""
@@ -322,6 +482,9 @@ class DingTalkClient:
     def _new_host(self, api: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
         return self._call(api, "new", path, body)
 
+    def _new_host_get(self, api: str, path: str, query: dict[str, Any]) -> dict[str, Any]:
+        return self._call(api, "new-get", path, query)
+
     def _call(self, api: str, host: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
         started = time.monotonic()
         counted = 0  # attempts that count towards max_attempts (rate-limit waits do not)
@@ -402,6 +565,13 @@ class DingTalkClient:
                     json=body,
                     timeout=self.options.timeout_s,
                 )
+            elif host == "new-get":
+                response = self._session().get(
+                    self.options.api_base_url.rstrip("/") + path,
+                    headers={"x-acs-dingtalk-access-token": token},
+                    params=body,
+                    timeout=self.options.timeout_s,
+                )
             else:
                 response = self._session().post(
                     self.options.api_base_url.rstrip("/") + path,
@@ -477,9 +647,7 @@ class DingTalkClient:
         if code == "Forbidden.AccessDenied.ApiCountLimitForOrg":
             self._raise_final(api, 90020, message)
         if "PermissionDenied" in code or status == 403:
-            raise DingTalkPermissionError(
-                api, f"{PERMISSION_HINTS[60011]} ({message})", code=code or status
-            )
+            self._raise_permission(api, message, code or status)
         raise DingTalkBadRequest(api, f"HTTP {status}: {message}", code=code or status)
 
     def _raise_final(self, api: str, code: int, message: str) -> None:
@@ -491,11 +659,25 @@ class DingTalkClient:
                 "upgrade the DingTalk edition",
                 code=code,
             )
+        if code == 60011:
+            self._raise_permission(api, message, code)
         if code in PERMISSION_HINTS:
             raise DingTalkPermissionError(api, f"{PERMISSION_HINTS[code]} ({message})", code=code)
         if code in BAD_REQUEST_CODES:
             raise DingTalkBadRequest(api, f"parameters rejected: {message}", code=code)
         raise DingTalkError(api, message or "unexpected error", code=code)
+
+    @staticmethod
+    def _raise_permission(api: str, message: str, code: str | int) -> None:
+        if api in (DISMISSIONS, DIMISSION_INFOS):
+            raise DingTalkHrmPermissionError(
+                api,
+                "the app may not read 智能人事 (HR) data, which the leavers come from: grant "
+                f"{HRM_PERMISSION} to the app in the DingTalk developer console (应用 → 权限管理) "
+                f"and publish it ({message})",
+                code=code,
+            )
+        raise DingTalkPermissionError(api, f"{PERMISSION_HINTS[60011]} ({message})", code=code)
 
     def _ban_pause(self, wait: Any) -> float:
         if self.options.ban_pause_s is not None:
@@ -593,4 +775,4 @@ def _int(value: Any) -> int:
         return -99999
 
 
-__all__ = ["ALL_BIZ_TYPES", "DingTalkClient", "DingTalkError", "DingTalkOptions"]
+__all__ = ["ALL_BIZ_TYPES", "DingTalkClient", "DingTalkError", "DingTalkOptions", "Leaver"]

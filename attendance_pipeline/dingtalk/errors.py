@@ -27,6 +27,10 @@ class DingTalkPermissionError(DingTalkError):
     """The app lacks a permission, an IP is not whitelisted, or users are outside its scope."""
 
 
+class DingTalkHrmPermissionError(DingTalkPermissionError):
+    """The app lacks the 智能人事 (HR) read permission the dismission (leavers) APIs need."""
+
+
 class DingTalkQuotaExceeded(DingTalkError):
     """The organisation's monthly quota of metered calls is used up (90020)."""
 

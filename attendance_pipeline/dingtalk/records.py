@@ -6,13 +6,22 @@ China, so an OffDuty punch at 00:30 keeps the work date DingTalk gave it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 
-from attendance_pipeline.china_time import SHANGHAI, local_datetime, ms_to_date, ms_to_datetime
+from attendance_pipeline.china_time import (
+    SHANGHAI,
+    date_to_ms,
+    local_datetime,
+    ms_to_date,
+    ms_to_datetime,
+)
 from attendance_pipeline.dingtalk.errors import DingTalkBadReply
 from attendance_pipeline.schemas import RAW_APPROVALS, RAW_ATTENDANCE, ROSTER, empty_frame
 
@@ -38,12 +47,20 @@ def roster_frame(
     snapshot_dates: Iterable[date],
     pulled_at: datetime,
     departments: Sequence[dict[str, Any]] = (),
+    attendance_groups: Mapping[str, int] | None = None,
+    last_work_dates: Mapping[str, date] | None = None,
 ) -> pd.DataFrame:
-    """One row per user per snapshot date; a user appears from their hire date on.
+    """One row per user per snapshot date; a user appears from their hire date on, and a leaver
+    up to and including their last work day.
 
     `departments` ({dept_id, parent_id}) give `dept_ancestors`, used for recursive scopes and
     department allocations; the root (1) is every department's last ancestor.
+    `attendance_groups` ({userid: group id}) fills `attendance_group_id`; a user missing from it
+    is in no attendance group (null). Without the map the column stays null for everyone.
+    `last_work_dates` ({userid: date}) marks leavers.
     """
+    groups = attendance_groups or {}
+    leaving = last_work_dates or {}
     parents: dict[int, int | None] = {1: None}
     for dept in departments:
         parent = dept.get("parent_id")
@@ -65,6 +82,8 @@ def roster_frame(
                 "hired_date": ms_to_date(int(hired_ms)) if hired_ms is not None else None,
                 "active": bool(user.get("active", True)),
                 "leader": bool(user.get("leader", False)),
+                "attendance_group_id": groups.get(str(user["userid"])),
+                "last_work_date": leaving.get(str(user["userid"])),
                 "email": user.get("email"),
                 "org_email": user.get("org_email"),
                 "mobile": user.get("mobile"),
@@ -76,10 +95,85 @@ def roster_frame(
             hired = user["hired_date"]
             if hired is not None and hired > snapshot:
                 continue
+            last = user["last_work_date"]
+            if last is not None and last < snapshot:
+                continue
             rows.append({"snapshot_date": snapshot, **user, "pulled_at": pulled_at})
     if not rows:
         return empty_frame(ROSTER)
-    return _typed(pd.DataFrame(rows), ROSTER.names)
+    frame = _typed(pd.DataFrame(rows), ROSTER.names)
+    frame["attendance_group_id"] = frame["attendance_group_id"].astype("Int64")
+    return frame
+
+
+def stored_roster_users(folder: Path, userids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The latest stored roster row of each userid (newest snapshot file first) as a
+    user/list-shaped dict plus its `attendance_group_id`: what the pipeline last knew of people
+    user/list no longer returns. E-mail and mobile come along (kept in the lake for matching)."""
+    wanted = set(userids)
+    found: dict[str, dict[str, Any]] = {}
+    if not wanted or not folder.is_dir():
+        return found
+    for path in sorted(folder.glob("*.parquet"), reverse=True):
+        missing = sorted(wanted - found.keys())
+        rows = pq.read_table(path, filters=[("userid", "in", missing)]).to_pandas()
+        for row in rows.to_dict("records"):
+            hired = row.get("hired_date")
+            group = row.get("attendance_group_id")
+            user: dict[str, Any] = {
+                "userid": str(row["userid"]),
+                "dept_id_list": [int(d) for d in row.get("dept_ids", [])],
+                "hired_date": date_to_ms(hired) if isinstance(hired, date) else None,
+                "attendance_group_id": None if group is None or pd.isna(group) else int(group),
+            }
+            for key in ("unionid", "name", "title", "job_number", "active", "leader"):
+                user[key] = row.get(key)
+            for key in ("email", "org_email", "mobile"):
+                user[key] = row.get(key) or None
+            found[user["userid"]] = {k: v for k, v in user.items() if v is not None}
+        if found.keys() >= wanted:
+            break
+    return found
+
+
+def with_leavers(
+    users: Sequence[dict[str, Any]],
+    groups: Mapping[str, int],
+    leavers: Sequence[Mapping[str, Any]],
+    stored: Mapping[str, dict[str, Any]],
+) -> tuple[list[dict[str, Any]], dict[str, int], dict[str, date]]:
+    """Today's user/list plus the leavers it no longer returns: (users, groups, last work dates).
+
+    A leaver's name and departments come from the HR API where it has them, else from their
+    latest stored roster row (`stored`); their attendance group, which DingTalk drops when they
+    leave, from that stored row, else the company's most common group. Someone still in
+    user/list keeps their user/list fields and only gains a last work date.
+    """
+    out = [dict(u) for u in users]
+    group_map = dict(groups)
+    current = {str(u["userid"]) for u in users}
+    counts = Counter(groups.values())
+    usual = counts.most_common(1)[0][0] if counts else None
+    last_work_dates: dict[str, date] = {}
+    for leaver in leavers:
+        userid = str(leaver["userid"])
+        last_work_dates[userid] = leaver["last_work_date"]
+        if userid in current:
+            continue
+        user = dict(stored.get(userid, {}))
+        user["userid"] = userid
+        if leaver.get("name"):
+            user["name"] = leaver["name"]
+        if leaver.get("dept_ids"):
+            user["dept_id_list"] = list(leaver["dept_ids"])
+        user.setdefault("dept_id_list", [])
+        group = user.pop("attendance_group_id", None)
+        group = group if group is not None else group_map.get(userid, usual)
+        if group is not None:
+            group_map[userid] = int(group)
+        out.append(user)
+        current.add(userid)
+    return out, group_map, last_work_dates
 
 
 def attendance_frame(records: Sequence[dict[str, Any]], pulled_at: datetime) -> pd.DataFrame:
