@@ -129,7 +129,7 @@ def _sync(start: str, end: str, dry_run: bool) -> int:
         )
         return 2
     summary = run_sync(defs, first, last, instance=dagster_instance(), dry_run=dry_run)
-    return 0 if summary.success else 1
+    return summary.exit_code
 
 
 def _payroll(month: str, output: str, lock: bool, by: str) -> int:

@@ -15,8 +15,9 @@ import duckdb
 import pyarrow as pa
 
 from attendance_pipeline.china_time import now_in_china
+from attendance_pipeline.holdback import HELD_BACK
 from attendance_pipeline.schemas import EFFECTIVE_HOURS, TS
-from attendance_pipeline.warehouse import ensure_table, replace_rows, scalar
+from attendance_pipeline.warehouse import ensure_table, replace_rows, scalar, table_exists
 
 PAYROLL_MONTHLY = pa.schema(
     [
@@ -31,6 +32,8 @@ PAYROLL_MONTHLY = pa.schema(
         ("late_days", pa.int64()),
         ("absent_days", pa.int64()),
         ("missing_punch_days", pa.int64()),
+        # Days of the month held back by a gate (not in effective_hours yet; see `held_back`).
+        ("pending_days", pa.int64()),
         ("locked", pa.bool_()),
         ("kind", pa.string()),  # regular | adjustment
         ("original_date", pa.date32()),  # the corrected day, on adjustment rows
@@ -73,18 +76,14 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     ensure_table(con, "payroll_monthly", PAYROLL_MONTHLY)
     ensure_table(con, "payroll_locked_days", PAYROLL_LOCKED_DAYS)
     ensure_table(con, "payroll_locks", PAYROLL_LOCKS)
+    ensure_table(con, "held_back", HELD_BACK)
 
 
 def locked_months(con: duckdb.DuckDBPyConnection) -> set[str]:
     """Months locked so far (works on a read-only connection)."""
-    if not _table_exists(con, "payroll_locks"):
+    if not table_exists(con, "payroll_locks"):
         return set()
     return {row[0] for row in con.execute("SELECT month FROM payroll_locks").fetchall()}
-
-
-def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    sql = "SELECT count(*) FROM information_schema.tables WHERE table_name = ?"
-    return bool(scalar(con, sql, [name]))
 
 
 def first_open_after(month: str, locked: set[str]) -> str:
@@ -101,23 +100,46 @@ def compute_month(con: duckdb.DuckDBPyConnection, month: str) -> pa.Table:
     if month in locked:
         raise PayrollError(f"payroll month {month} is locked; its rows do not change")
     now = now_in_china()
+    # Everyone with published days, plus everyone whose days of the month are all held back, so
+    # finance sees who is still pending.
     regular: pa.Table = con.sql(
         f"""
-        SELECT ? AS month, userid,
-               arg_max(name, work_date) AS name, arg_max(dept_id, work_date) AS dept_id,
-               count(*) FILTER (WHERE status <> 'rest') AS workdays,
-               round(sum(effective_hours), 2) AS effective_hours,
-               round(sum(overtime_hours), 2) AS overtime_hours,
-               round(sum(leave_hours), 2) AS leave_hours,
-               count(*) FILTER (WHERE status IN {LATE}) AS late_days,
-               count(*) FILTER (WHERE status = 'absent') AS absent_days,
-               count(*) FILTER (WHERE status = 'missing_punch') AS missing_punch_days,
+        WITH hours AS (
+            SELECT userid,
+                   arg_max(name, work_date) AS name, arg_max(dept_id, work_date) AS dept_id,
+                   count(*) FILTER (WHERE status <> 'rest') AS workdays,
+                   round(sum(effective_hours), 2) AS effective_hours,
+                   round(sum(overtime_hours), 2) AS overtime_hours,
+                   round(sum(leave_hours), 2) AS leave_hours,
+                   count(*) FILTER (WHERE status IN {LATE}) AS late_days,
+                   count(*) FILTER (WHERE status = 'absent') AS absent_days,
+                   count(*) FILTER (WHERE status = 'missing_punch') AS missing_punch_days
+            FROM effective_hours WHERE strftime(work_date, '%Y-%m') = ?
+            GROUP BY userid
+        ),
+        pending AS (
+            SELECT userid, arg_max(name, work_date) AS name,
+                   count(DISTINCT work_date) AS pending_days
+            FROM held_back
+            WHERE released_at IS NULL AND blocks = 'all' AND strftime(work_date, '%Y-%m') = ?
+            GROUP BY userid
+        )
+        SELECT ? AS month, coalesce(h.userid, p.userid) AS userid,
+               coalesce(h.name, p.name) AS name, h.dept_id,
+               coalesce(h.workdays, 0) AS workdays,
+               coalesce(h.effective_hours, 0) AS effective_hours,
+               coalesce(h.overtime_hours, 0) AS overtime_hours,
+               coalesce(h.leave_hours, 0) AS leave_hours,
+               coalesce(h.late_days, 0) AS late_days,
+               coalesce(h.absent_days, 0) AS absent_days,
+               coalesce(h.missing_punch_days, 0) AS missing_punch_days,
+               coalesce(p.pending_days, 0) AS pending_days,
                false AS locked, 'regular' AS kind, NULL::DATE AS original_date,
                ?::TIMESTAMPTZ AS computed_at
-        FROM effective_hours WHERE strftime(work_date, '%Y-%m') = ?
-        GROUP BY userid
+        FROM hours h FULL OUTER JOIN pending p ON h.userid = p.userid
+        ORDER BY userid
         """,
-        params=[month, now, month],
+        params=[month, month, month, now],
     ).to_arrow_table()
     sources = sorted(m for m in locked if m < month and first_open_after(m, locked) == month)
     tables = [regular]
@@ -156,7 +178,7 @@ def _adjustments(
                round(coalesce(n.eh, 0) - coalesce(p.eh, 0), 2) AS effective_hours,
                round(coalesce(n.oh, 0) - coalesce(p.oh, 0), 2) AS overtime_hours,
                round(coalesce(n.lh, 0) - coalesce(p.lh, 0), 2) AS leave_hours,
-               0 AS late_days, 0 AS absent_days, 0 AS missing_punch_days,
+               0 AS late_days, 0 AS absent_days, 0 AS missing_punch_days, 0 AS pending_days,
                false AS locked, 'adjustment' AS kind,
                coalesce(n.work_date, p.work_date) AS original_date,
                ?::TIMESTAMPTZ AS computed_at
@@ -211,13 +233,13 @@ def lock_month(con: duckdb.DuckDBPyConnection, month: str, by: str) -> int:
 
 def read_month(con: duckdb.DuckDBPyConnection, month: str) -> pa.Table:
     """A month's rows for display: regular rows by name, then adjustments by date."""
-    if not _table_exists(con, "payroll_monthly"):
+    if not table_exists(con, "payroll_monthly"):
         return PAYROLL_MONTHLY.empty_table()
     result: pa.Table = con.sql(
         """
         SELECT month, userid, name, dept_id, workdays, effective_hours, overtime_hours,
-               leave_hours, late_days, absent_days, missing_punch_days, locked, kind,
-               original_date
+               leave_hours, late_days, absent_days, missing_punch_days, pending_days, locked,
+               kind, original_date
         FROM payroll_monthly WHERE month = ?
         ORDER BY kind DESC, original_date NULLS FIRST, dept_id, name, userid
         """,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import dagster as dg
+import pandas as pd
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -18,6 +19,7 @@ from dagster._core.storage.tags import (
 
 from attendance_pipeline.china_time import today_in_china
 from attendance_pipeline.finance import first_open_after, locked_months, month_of
+from attendance_pipeline.holdback import open_holds
 from attendance_pipeline.pm.push import ACTIONS
 from attendance_pipeline.warehouse import connect
 
@@ -39,6 +41,9 @@ class AssetSummary:
     partitions: int = 0
 
 
+EXIT_OK, EXIT_FAILED, EXIT_HELD_BACK = 0, 1, 3
+
+
 @dataclass
 class SyncSummary:
     """The outcome of one sync run."""
@@ -47,13 +52,29 @@ class SyncSummary:
     success: bool
     assets: dict[str, AssetSummary] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    # Checks that failed with ERROR severity: a systemic break that stopped the run.
     failed_checks: list[str] = field(default_factory=list)
+    # Checks that failed with WARN severity: employee-days held back, or warnings.
+    warned_checks: list[str] = field(default_factory=list)
+    check_descriptions: dict[str, str] = field(default_factory=dict)
     worklogs: dict[str, int] = field(default_factory=dict)
     dry_run: bool = False
+    published_hours: bool = False
+    window: tuple[date, date] | None = None
+    # Employee-days of the window still held back after the run (`held_back` rows).
+    held: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def metered_calls(self) -> int:
         return sum(a.metered_calls for a in self.assets.values())
+
+    @property
+    def exit_code(self) -> int:
+        """0: everything flowed; 3: the run succeeded but employee-days are held back; 1: a
+        systemic gate blocked or a step failed."""
+        if not self.success:
+            return EXIT_FAILED
+        return EXIT_HELD_BACK if len(self.held) else EXIT_OK
 
     def render(self) -> str:
         lines = [f"run {self.run_id}: {'succeeded' if self.success else 'FAILED'}"]
@@ -70,8 +91,49 @@ class SyncSummary:
                 f"  worklogs{' (dry run, nothing written)' if self.dry_run else ''}: {counts}"
             )
         lines.extend(f"  failed: {failure}" for failure in self.failures)
-        lines.extend(f"  failed check: {check}" for check in self.failed_checks)
+        for check in self.failed_checks:
+            lines.append(f"  BLOCKED by {check}: {self.check_descriptions.get(check, '')}")
+        if self.failed_checks and self.window:
+            first, last = self.window
+            lines.append(
+                "  nothing was published or pushed for these days (finance keeps what it had). "
+                "Fix the cause named above, then re-run: attendance-pipeline sync "
+                f"--start {first} --end {last}"
+            )
+        if len(self.held):
+            lines.extend(held_back_block(self.held))
         return "\n".join(lines)
+
+
+def held_back_block(held: pd.DataFrame, people_shown: int = 5) -> list[str]:
+    """What a person can act on: per check, how many people and days, the first few people with
+    their reason and fix, and where to see the rest."""
+    lines = [
+        f"  held back: {len(held)} employee-day(s) of {held['userid'].nunique()} people "
+        "(everything else flowed)"
+    ]
+    for check, rows in held.groupby("check", sort=True):
+        blocks = set(rows["blocks"])
+        kept = "worklogs wait, hours are paid" if blocks == {"delivery"} else "not published yet"
+        lines.append(f"  {check}: {len(rows)} day(s) of {rows['userid'].nunique()} people ({kept})")
+        people = rows.sort_values("work_date").groupby("userid", sort=False)
+        for shown, (userid, days) in enumerate(people):
+            if shown == people_shown:
+                lines.append(f"    … and {rows['userid'].nunique() - people_shown} more")
+                break
+            first, last = days["work_date"].min(), days["work_date"].max()
+            span = f"{first:%Y-%m-%d}" + (f"..{last:%Y-%m-%d}" if last != first else "")
+            name = days["name"].dropna().iloc[0] if days["name"].notna().any() else userid
+            lines.append(
+                f"    {name} ({userid}) {span}, {len(days)} day(s): {days['reason'].iloc[0]}"
+            )
+            lines.append(f"      fix: {days['fix'].iloc[0]}")
+    lines.append(
+        "  all of them: SELECT * FROM held_back WHERE released_at IS NULL (warehouse.duckdb, "
+        "read-only), or in the Dagster UI the check's page (Assets → the asset → Checks). "
+        "Fix the cause and re-run the days: they are released and flow."
+    )
+    return lines
 
 
 def parse_range(
@@ -141,13 +203,31 @@ def run_sync(
             "attendance/dry_run": str(dry_run).lower(),
         },
     )
-    if summary.success:
+    summary.window = (start, end)
+    # Finance never waits for the PM side: payroll is built whenever hours were published, even
+    # when a later step (the push, the reconciliation) failed.
+    if summary.published_hours:
         for month in payroll_months(defs, start, end):
             run_job(defs.resolve_job_def("payroll"), instance, summary, partition_key=f"{month}-01")
     if summary.failed_checks:
         summary.success = False
+    summary.held = held_back_in(defs, start, end)
     out.write(summary.render() + "\n")
     return summary
+
+
+def held_back_in(defs: dg.Definitions, start: date, end: date) -> pd.DataFrame:
+    """The window's employee-days held back now (read-only; empty without a warehouse)."""
+    path = _warehouse_path(defs)
+    if path is None or not path.exists():
+        return pd.DataFrame()
+    with connect(path, read_only=True) as con:
+        return open_holds(con, start, end)
+
+
+def _warehouse_path(defs: dg.Definitions) -> Path | None:
+    warehouse = (defs.resources or {}).get("warehouse")
+    return Path(getattr(warehouse, "path", "")) if warehouse is not None else None
 
 
 QUIET_INFO = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
@@ -177,8 +257,7 @@ def payroll_months(defs: dg.Definitions, start: date, end: date) -> list[str]:
     while cursor <= end:
         months.append(month_of(cursor))
         cursor = (cursor + timedelta(days=32)).replace(day=1)
-    warehouse = (defs.resources or {}).get("warehouse")
-    path = Path(getattr(warehouse, "path", "")) if warehouse is not None else None
+    path = _warehouse_path(defs)
     if path is not None and path.exists():
         with connect(path, read_only=True) as con:
             locked = locked_months(con)
@@ -200,6 +279,8 @@ def _collect(summary: SyncSummary, result: dg.ExecuteInProcessResult) -> None:
             if "rows" in metadata:
                 asset.has_rows = True
                 asset.rows += int(metadata["rows"])
+            if name == "effective_hours" and metadata.get("published"):
+                summary.published_hours = True
             asset.metered_calls = max(asset.metered_calls, int(metadata.get("metered_calls", 0)))
             if name == "pushed_worklogs" and "created" in metadata:
                 summary.dry_run = bool(metadata.get("dry_run", False))
@@ -218,4 +299,10 @@ def _collect(summary: SyncSummary, result: dg.ExecuteInProcessResult) -> None:
             evaluation = event.event_specific_data
             if evaluation is not None and not getattr(evaluation, "passed", True):
                 key = evaluation.asset_key.to_user_string()  # type: ignore[union-attr]
-                summary.failed_checks.append(f"{key}:{evaluation.check_name}")  # type: ignore[union-attr]
+                label = f"{key}:{evaluation.check_name}"  # type: ignore[union-attr]
+                description = getattr(evaluation, "description", None)
+                summary.check_descriptions[label] = description or ""
+                if getattr(evaluation, "severity", None) == dg.AssetCheckSeverity.WARN:
+                    summary.warned_checks.append(label)
+                else:
+                    summary.failed_checks.append(label)

@@ -8,12 +8,15 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from attendance_pipeline.assets import holds
 from attendance_pipeline.assets import partitions as per_day
 from attendance_pipeline.assets.partitions import DAILY, window_dates
 from attendance_pipeline.checks import check_result, failing_gates, gates, specs_for
 from attendance_pipeline.china_time import days, now_in_china
+from attendance_pipeline.holdback import open_holds
 from attendance_pipeline.pm.mapping import load_explicit_mapping, match_users
 from attendance_pipeline.pm.plan import (
+    SKIPPED_COLUMNS,
     in_scope,
     load_allocations,
     plan_worklogs,
@@ -90,8 +93,9 @@ def pm_users(context: dg.AssetExecutionContext, pm: PMResource) -> pd.DataFrame:
 
 @dg.asset(
     **DELIVERY,
+    pool="warehouse",  # records its held-back employee-days in DuckDB
     metadata={"partition_column": "snapshot_date"},
-    kinds={"parquet"},
+    kinds={"parquet", "duckdb"},
     check_specs=specs_for("user_mapping"),
     description="DingTalk user → PM account, per day, with the strategy used or why not.",
 )
@@ -99,6 +103,7 @@ def user_mapping(
     context: dg.AssetExecutionContext,
     company_config: ConfigFolder,
     pm: PMResource,
+    warehouse: WarehouseResource,
     dingtalk_roster: pd.DataFrame,
     pm_users: pd.DataFrame,
 ) -> Iterator[dg.Output[pd.DataFrame] | dg.AssetCheckResult]:
@@ -144,21 +149,33 @@ def user_mapping(
         },
     )
     frame = frame[USER_MAPPING.names]
-    yield dg.Output(frame)
     if pm.system == "none":
+        yield dg.Output(frame)
         yield dg.AssetCheckResult(
             check_name="mapping_valid",
             passed=True,
             description="PM_SYSTEM=none: nothing is pushed, so nobody needs a PM account",
         )
-    else:
-        yield check_result("user_mapping", gates.mapping_gate(frame))
+        return
+    start, end = window_dates(context)
+    result = gates.mapping_gate(
+        frame,
+        quality=company_config.quality(),
+        accounts=int(pm_users["pm_user"].nunique()) if len(pm_users) else 0,
+        fixes=mapping_fixes(frame, dingtalk_roster),
+    )
+    if not result.systemic:
+        with warehouse.connect() as con:
+            holds.publish_and_record(context, con, [result], start, end)
+    yield dg.Output(frame)
+    yield check_result("user_mapping", result)
 
 
 @dg.asset(
     **DELIVERY,
+    pool="warehouse",  # reads and records held-back employee-days in DuckDB
     metadata={"partition_column": "work_date"},
-    kinds={"parquet"},
+    kinds={"parquet", "duckdb"},
     check_specs=specs_for("worklog_plan"),
     description="Worklogs to hold in the PM system: countable hours of mapped, in-scope people "
     "split over issues by config/allocations.csv, each with a deterministic worklog_key.",
@@ -167,13 +184,20 @@ def worklog_plan(
     context: dg.AssetExecutionContext,
     company_config: ConfigFolder,
     pm: PMResource,
+    warehouse: WarehouseResource,
     effective_hours: pd.DataFrame,
     dingtalk_roster: pd.DataFrame,
     user_mapping: pd.DataFrame,
 ) -> Iterator[dg.Output[pd.DataFrame] | dg.AssetCheckResult]:
+    start, end = window_dates(context)
     rules = company_config.rules()
     allocations = load_allocations(company_config.path_of("allocations.csv"))
-    plans, skipped_all = [], []
+    # Employee-days whose hours were held back are not planned (nor published, nor paid yet).
+    with warehouse.connect() as con:
+        withheld = open_holds(con, start, end, blocks=[gates.HOLD_ALL])
+    effective_hours, held_hours = _split_held(effective_hours, withheld)
+    plans: list[pd.DataFrame] = []
+    skipped_all = [held_hours] if len(held_hours) else []
     for day, hours in effective_hours.groupby("work_date", sort=True):
         mapping = user_mapping[user_mapping["snapshot_date"] == day]
         roster = dingtalk_roster[dingtalk_roster["snapshot_date"] == day]
@@ -192,6 +216,10 @@ def worklog_plan(
 
     frame = pd.concat(plans, ignore_index=True) if plans else empty_frame(WORKLOG_PLAN)
     skipped = pd.concat(skipped_all, ignore_index=True) if skipped_all else pd.DataFrame()
+    result = gates.plan_gate(frame, effective_hours, user_mapping, quality=company_config.quality())
+    if not result.systemic:
+        with warehouse.connect() as con:
+            holds.publish_and_record(context, con, [result], start, end)
     context.add_output_metadata(
         output_name="result",
         metadata={
@@ -213,7 +241,67 @@ def worklog_plan(
         {"rows": per_day.rows, "hours": per_day.total("seconds", scale=3600)},
     )
     yield dg.Output(frame)
-    yield check_result("worklog_plan", gates.plan_gate(frame, effective_hours, user_mapping))
+    yield check_result("worklog_plan", result)
+
+
+def _split_held(hours: pd.DataFrame, withheld: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the hours to plan, the held-back ones as skipped rows with their reason)."""
+    if withheld.empty or hours.empty:
+        return hours, pd.DataFrame(columns=SKIPPED_COLUMNS)
+    reasons: dict[tuple[str, Any], str] = {}
+    for check, userid, day, reason in zip(
+        withheld["check"],
+        withheld["userid"],
+        pd.to_datetime(withheld["work_date"]).dt.date,
+        withheld["reason"],
+        strict=True,
+    ):
+        text = f"held back by {check}: {reason}"
+        key = (str(userid), day)
+        reasons[key] = f"{reasons[key]}; {text}" if key in reasons else text
+    keys = list(zip(hours["userid"], pd.to_datetime(hours["work_date"]).dt.date, strict=True))
+    held = pd.Series([k in reasons for k in keys], index=hours.index)
+    skipped = hours[held]
+    rows = pd.DataFrame(
+        {
+            "work_date": skipped["work_date"].to_numpy(),
+            "userid": skipped["userid"].to_numpy(),
+            "name": skipped["name"].to_numpy(),
+            "hours": skipped["effective_hours"].to_numpy(),
+            "reason": [reasons[k] for k, h in zip(keys, held, strict=True) if h],
+        },
+        columns=SKIPPED_COLUMNS,
+    )
+    return hours[~held], rows
+
+
+def mapping_fixes(mapping: pd.DataFrame, roster: pd.DataFrame) -> dict[str, str]:
+    """What to do for each employee who is not mapped: name the e-mail a PM account needs
+    (masked: `held_back` is a warehouse table, and finance sees names and ids only)."""
+    emails: dict[str, str] = {}
+    for column in ("org_email", "email"):
+        if column in roster.columns:
+            for userid, value in zip(roster["userid"], roster[column], strict=True):
+                if isinstance(value, str) and "@" in value:
+                    emails[str(userid)] = value
+    fixes = {}
+    problems = mapping[mapping["status"] != "mapped"].drop_duplicates("userid")
+    for userid, status in zip(problems["userid"], problems["status"], strict=True):
+        explicit = f"add `{userid},<pm_user>` to config/user_mapping.csv"
+        if status == "ambiguous":
+            fixes[str(userid)] = f"several PM accounts match: {explicit} to choose one"
+        elif str(userid) in emails:
+            fixes[str(userid)] = (
+                f"create a PM account with e-mail {_masked(emails[str(userid)])}, or {explicit}"
+            )
+        else:
+            fixes[str(userid)] = f"{explicit} (DingTalk has no e-mail for this person)"
+    return fixes
+
+
+def _masked(email: str) -> str:
+    local, _, domain = email.partition("@")
+    return f"{local[:2]}***@{domain}"
 
 
 def _str(value: Any) -> str | None:
@@ -254,6 +342,35 @@ def _ledger_targets(
             [system, start, end],
         ).fetchall()
     return {r[0] for r in rows if r[0]}, {r[1] for r in rows if r[1]}
+
+
+def _held_days(
+    warehouse: WarehouseResource, system: str, start: date, end: date, mapping: pd.DataFrame
+) -> tuple[set[tuple[str, date]], set[tuple[str, date]]]:
+    """(held-back (userid, work_date), the same days as (pm_user, work_date)) for the window.
+
+    A person's PM account comes from the day's mapping or, for someone no longer mapped, from
+    what the ledger says we pushed for them."""
+    with warehouse.connect() as con:
+        withheld = open_holds(con, start, end)
+        ensure_table(con, "worklog_ledger", PUSHED_WORKLOGS)
+        pushed = con.execute(
+            "SELECT DISTINCT userid, pm_user FROM worklog_ledger "
+            "WHERE pm_system = ? AND work_date BETWEEN ? AND ? AND userid IS NOT NULL",
+            [system, start, end],
+        ).fetchall()
+    held = {
+        (str(u), d.date() if hasattr(d, "date") else d)
+        for u, d in zip(withheld["userid"], pd.to_datetime(withheld["work_date"]), strict=True)
+    }
+    accounts: dict[str, set[str]] = {}
+    for userid, pm_user in pushed:
+        accounts.setdefault(str(userid), set()).add(str(pm_user))
+    for userid, pm_user in zip(mapping["userid"], mapping["pm_user"], strict=True):
+        if isinstance(pm_user, str) and pm_user:
+            accounts.setdefault(str(userid), set()).add(pm_user)
+    frozen = {(pm_user, day) for userid, day in held for pm_user in accounts.get(userid, ())}
+    return held, frozen
 
 
 def record_sync_error(
@@ -336,14 +453,18 @@ def pushed_worklogs(
         )
     users, issues = _ledger_targets(warehouse, pm.system, start, end)
     users |= set(user_mapping["pm_user"].dropna())
+    # Held-back employee-days are left exactly as the PM system holds them: not written, not
+    # deleted, until a later run releases them.
+    held, frozen = _held_days(warehouse, pm.system, start, end, user_mapping)
     outcomes = push_window(
         store,
-        planned_worklogs(worklog_plan),
+        [p for p in planned_worklogs(worklog_plan) if (p.userid, p.work_date) not in held],
         start,
         end,
         list_users=users,
         list_issues=issues,
         last_pushed=_last_pushed(warehouse, pm.system, start, end),
+        frozen=frozen,
         dry_run=dry_run,
         progress=lambda done, total: (
             context.log.info(f"{done}/{total} writes") if done % 100 == 0 or done == total else None
@@ -359,6 +480,7 @@ def pushed_worklogs(
         output_name="result",
         metadata={
             "dry_run": dry_run,
+            "held_back_employee_days": len(held),
             "preview": dg.MetadataValue.md(
                 frame[frame["action"] != "unchanged"][
                     ["work_date", "pm_user", "issue", "seconds", "action", "message"]
@@ -419,10 +541,14 @@ def worklog_reconciliation(
     users, issues = _ledger_targets(warehouse, pm.system, start, end)
     users |= set(user_mapping["pm_user"].dropna()) | set(worklog_plan["pm_user"])
     issues |= set(worklog_plan["issue"])
-    remote = store.list_worklogs(sorted(users), sorted(issues), start, end)
-    frame = reconcile(
-        planned_worklogs(worklog_plan), remote, _last_pushed(warehouse, pm.system, start, end)
-    )
+    held, frozen = _held_days(warehouse, pm.system, start, end, user_mapping)
+    remote = [
+        r
+        for r in store.list_worklogs(sorted(users), sorted(issues), start, end)
+        if (r.pm_user, r.work_date) not in frozen
+    ]
+    planned = [p for p in planned_worklogs(worklog_plan) if (p.userid, p.work_date) not in held]
+    frame = reconcile(planned, remote, _last_pushed(warehouse, pm.system, start, end))
     per_day.add_daily_metadata(
         context,
         frame,

@@ -1,4 +1,8 @@
-"""Effective hours per employee per day, in the lake and in the DuckDB warehouse."""
+"""Effective hours per employee per day, in the lake and in the DuckDB warehouse.
+
+The lake holds every derived row (the audit copy); the warehouse's `effective_hours` holds only
+the employee-days that passed their gates (the published copy finance reads). A held-back
+employee-day keeps what was published before and is listed in `held_back`."""
 
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -7,16 +11,17 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from attendance_pipeline.assets import holds
 from attendance_pipeline.assets import partitions as per_day
 from attendance_pipeline.assets.partitions import DAILY, window_dates
 from attendance_pipeline.checks import check_result, gates, specs_for
+from attendance_pipeline.holdback import publish_effective_hours
 from attendance_pipeline.hours.engine import derive_effective_hours
 from attendance_pipeline.hours.reference import derive_frame
 from attendance_pipeline.reports import department_names, write_report
 from attendance_pipeline.resources.config import ConfigFolder
 from attendance_pipeline.resources.warehouse import WarehouseResource
 from attendance_pipeline.schemas import EFFECTIVE_HOURS, to_table
-from attendance_pipeline.warehouse import replace_rows
 
 
 @dg.asset(
@@ -45,16 +50,53 @@ def effective_hours(
     quality = company_config.quality()
     inputs = (dingtalk_roster, raw_attendance, raw_approvals)
     frame = derive_effective_hours(*inputs, overrides, rules, calendar)
-    table = to_table(frame, EFFECTIVE_HOURS, "asset effective_hours")
-    with warehouse.connect() as con:
-        replace_rows(
-            con,
-            "effective_hours",
-            EFFECTIVE_HOURS,
-            table,
-            "work_date BETWEEN ? AND ?",
-            [start, end],
+    # Write, audit, publish: the gates judge each employee-day before anything is published.
+    # The raw gates run again on exactly the rows read here (a recompute of stored partitions
+    # runs without the ingest steps); a systemic break there stops this step.
+    raw = [
+        gates.raw_attendance_gate(raw_attendance, start, end, quality=quality),
+        gates.raw_approvals_gate(raw_approvals, start, end, quality=quality),
+    ]
+    broken_inputs = [r for r in raw if r.systemic]
+    if broken_inputs:
+        raise dg.Failure(
+            description="refusing to derive hours: the stored raw layers are broken ("
+            + "; ".join(r.summary() for r in broken_inputs)
+            + "). Re-sync the days from DingTalk.",
+            allow_retries=False,
         )
+    complete = gates.completeness_gate(*inputs, calendar, start, end, quality=quality)
+    # The independent re-derivation runs one day at a time (~400 rows/s): past
+    # `rederive_max_employees` (or `rederive_max_employee_days` over the window) a stable sample of
+    # employees is re-derived and compared, so the check's cost does not grow with the window.
+    userids = dingtalk_roster["userid"].unique().tolist()
+    size = quality.rederive_sample_size((end - start).days + 1)
+    sample = gates.stable_sample(userids, size)
+    hours, roster, attendance, approvals = (f[f["userid"].isin(sample)] for f in (frame, *inputs))
+    rederived = derive_frame(roster, attendance, approvals, overrides, rules, calendar)
+    valid = gates.hours_gate(hours, rederived, roster, quality=quality)
+    judged = [*raw, complete, valid]
+    share = gates.held_back_share_gate(judged, frame, quality=quality)
+    systemic = [r for r in (complete, valid, share) if r.systemic]
+    held = holds.union(judged)
+    if systemic:
+        context.log.error(
+            "effective_hours not published (systemic): " + "; ".join(r.summary() for r in systemic)
+        )
+        published = 0
+    else:
+        table = to_table(frame, EFFECTIVE_HOURS, "asset effective_hours")
+        with warehouse.connect() as con:
+            published = holds.publish_and_record(
+                context,
+                con,
+                judged,
+                start,
+                end,
+                publish=lambda c: publish_effective_hours(c, table, start, end, held),
+                checked={valid.name: sample},
+                names=holds.names_of(dingtalk_roster),
+            )
     uncovered = sorted(
         {str(d) for d in frame.loc[frame["calendar_source"] == "dingtalk_schedule", "work_date"]}
     )
@@ -71,6 +113,9 @@ def effective_hours(
             ),
             "rules_version": rules.version,
             "days_without_calendar": len(uncovered),
+            "published": not systemic,
+            "published_rows": published,
+            "held_back_employee_days": len(held),
             "preview": dg.MetadataValue.md(
                 frame[frame["status"] != "normal"][
                     ["work_date", "userid", "name", "status", "effective_hours", "explanation"]
@@ -94,21 +139,8 @@ def effective_hours(
         output_name="result", metadata=_weekly_reports(frame, start, end, warehouse)
     )
     yield dg.Output(frame)
-    yield check_result(
-        "effective_hours",
-        gates.completeness_gate(*inputs, calendar, start, end, quality=quality),
-    )
-    # The independent re-derivation runs one day at a time (~400 rows/s): past
-    # `rederive_max_employees` (or `rederive_max_employee_days` over the window) a stable sample of
-    # employees is re-derived and compared, so the check's cost does not grow with the window.
-    userids = dingtalk_roster["userid"].unique().tolist()
-    size = quality.rederive_sample_size((end - start).days + 1)
-    sample = gates.stable_sample(userids, size)
-    hours, roster, attendance, approvals = (f[f["userid"].isin(sample)] for f in (frame, *inputs))
-    rederived = derive_frame(roster, attendance, approvals, overrides, rules, calendar)
-    yield check_result(
-        "effective_hours", gates.hours_gate(hours, rederived, roster, quality=quality)
-    )
+    for result in (complete, valid, share):
+        yield check_result("effective_hours", result)
     yield check_result(
         "effective_hours", gates.calendar_gate(frame["work_date"].unique(), calendar)
     )

@@ -2,8 +2,13 @@
 
 The gates themselves are plain Great Expectations code in `checks/gates.py`; this module turns a
 `GateResult` into a Dagster `AssetCheckResult` and lists the check specs each asset declares.
-Blocking checks (ERROR) stop downstream steps of the same run; `pushed_worklogs` also asks the
-instance for the latest results of these checks before writing anything (`failing_gates`).
+
+A gate's verdict is per employee-day: a blocking gate that only holds back employee-days reports
+a failed result of WARN severity (the UI shows who and why; downstream steps run, without those
+days), and only a systemic break is a failed result of ERROR severity, which stops every
+downstream step of the same run. `pushed_worklogs` also asks the instance for the latest results
+of these checks before writing anything (`failing_gates`): it refuses while a systemic failure
+stands.
 """
 
 from __future__ import annotations
@@ -24,12 +29,15 @@ GATES: list[tuple[str, str, bool, str]] = [
      "every active employee has check points on each statutory workday, or an approval"),
     ("effective_hours", "hours_valid", True,
      "one row per employee-day; 0-24 h; hours agree with an independent re-derivation"),
+    ("effective_hours", "held_back_share", True,
+     "no day with more than max_held_back_share of its employee-days held back"),
     ("effective_hours", "calendar_covered", False,
      "the holiday calendar covers every day (else day types follow DingTalk's schedule)"),
     ("effective_hours", "unusual_patterns", False,
      "late streaks and departments whose hours halve week over week"),
     ("user_mapping", "mapping_valid", True,
-     "every in-scope employee mapped; no PM account claimed twice"),
+     "every in-scope employee mapped (else held back from delivery); no PM account claimed "
+     "twice; the PM system lists accounts; at most max_unmapped_share unmapped"),
     ("worklog_plan", "plan_valid", True,
      "unique keys; planned seconds per user-day equal effective hours; issue and PM user set"),
     ("worklog_reconciliation", "reconciled", True,
@@ -56,13 +64,17 @@ def specs_for(asset: str) -> list[dg.AssetCheckSpec]:
 
 
 def check_result(asset: str, result: Any) -> dg.AssetCheckResult:
-    """A `GateResult` as a Dagster check result (metadata: what failed, counts, sample rows)."""
+    """A `GateResult` as a Dagster check result (metadata: what failed, counts, sample rows).
+
+    A blocking gate is ERROR (stops downstream) only for a systemic failure; one that holds back
+    employee-days, or only reports rows, is WARN so the rest flows."""
     blocking = next(b for owner, name, b, _ in GATES if owner == asset and name == result.name)
+    stops = blocking and result.systemic
     return dg.AssetCheckResult(
         asset_key=asset,
         check_name=result.name,
         passed=bool(result.passed),
-        severity=dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN,
+        severity=dg.AssetCheckSeverity.ERROR if stops else dg.AssetCheckSeverity.WARN,
         description=result.summary(),
         metadata={
             key: dg.MetadataValue.json(value) if isinstance(value, (dict, list)) else value
@@ -72,7 +84,10 @@ def check_result(asset: str, result: Any) -> dg.AssetCheckResult:
 
 
 def failing_gates(instance: dg.DagsterInstance) -> list[str]:
-    """Push preconditions whose latest evaluation failed (or never ran)."""
+    """Push preconditions whose latest evaluation failed systemically (ERROR) or never ran.
+
+    Held-back employee-days (a WARN result) do not stop the push: the pusher leaves exactly
+    those days alone (`held_back`)."""
     records = instance.event_log_storage.get_latest_asset_check_execution_by_key(PUSH_PRECONDITIONS)
     problems = []
     for key in PUSH_PRECONDITIONS:
@@ -84,7 +99,8 @@ def failing_gates(instance: dg.DagsterInstance) -> list[str]:
         evaluation = record.event.dagster_event if record.event else None
         data = evaluation.event_specific_data if evaluation is not None else None
         passed = getattr(data, "passed", None)
-        if passed is not True:
+        severity = getattr(data, "severity", dg.AssetCheckSeverity.ERROR)
+        if passed is not True and severity == dg.AssetCheckSeverity.ERROR:
             problems.append(f"{label} failed in run {record.run_id}")
     return problems
 

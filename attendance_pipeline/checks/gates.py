@@ -34,7 +34,7 @@ import math
 import threading
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,17 @@ from attendance_pipeline.schemas import (
 
 ERROR, WARN = "error", "warn"
 
+# The grain of an expectation's verdict (issue 10: a gate protects what it guards at the grain of
+# the problem). SYSTEMIC: the source or target itself is broken, the whole run stops.
+# EMPLOYEE_DAY: the offending rows' (userid, work_date) are held back, everything else flows.
+# REPORTED: shown in the check, nothing held (e.g. rows DingTalk returned outside the window,
+# which are not stored).
+SYSTEMIC, EMPLOYEE_DAY, REPORTED = "systemic", "employee_day", "reported"
+# What a held-back employee-day is kept out of: "all" (published hours, payroll, worklogs) or
+# "delivery" (worklogs only: the hours are computed and paid).
+HOLD_ALL, HOLD_DELIVERY = "all", "delivery"
+HELD_COLUMNS = ["userid", "work_date", "name", "reason", "fix"]
+
 # Allowed values, from ../shared/contracts/dingtalk.md and the schemas.
 CHECK_TYPES = ("OnDuty", "OffDuty")
 TIME_RESULTS = ("Normal", "Early", "Late", "SeriousLate", "Absenteeism", "NotSigned")
@@ -72,6 +83,19 @@ LATE_STATUSES = ("late", "serious_late", "late_and_early")
 # whole on its first day (docs/rules.md), so it may legitimately exceed 24 h.
 DAY_HOURS_COLUMNS = ("scheduled_hours", "leave_hours", "trip_hours", "effective_hours")
 HOURS_TOLERANCE = 1e-6  # both sides round hours to 2 decimals; this only absorbs float noise
+RAW_FIX = (
+    "DingTalk returned a malformed result for this person-day: check it in the DingTalk admin "
+    "console, then re-sync the day (it is released once DingTalk serves it clean)"
+)
+COMPLETE_FIX = (
+    "if DingTalk has not generated the results yet, re-sync the day later; otherwise approve a "
+    "补卡 or leave in DingTalk, or add the day to config/overrides.csv"
+)
+HOURS_FIX = (
+    "a rules bug: report it with these rows; the day stays as last published until the engine "
+    "and the re-derivation agree"
+)
+PLAN_FIX = "check config/allocations.csv and config/user_mapping.csv for this person, re-run"
 
 
 # ------------------------------------------------------------------------------ configuration
@@ -90,6 +114,9 @@ class QualityConfig(BaseModel):
     # most this many employee-days, so a long backfill window re-derives fewer people.
     rederive_max_employees: int = Field(default=100, ge=1)
     rederive_max_employee_days: int = Field(default=3100, ge=1)
+    # Systemic thresholds: past these a problem is the source's or target's, not a person's.
+    max_unmapped_share: float = Field(default=0.5, ge=0, le=1)
+    max_held_back_share: float = Field(default=0.2, ge=0, le=1)
 
     def rederive_sample_size(self, window_days: int) -> int:
         """Employees to re-derive for a window of `window_days` days (at least one)."""
@@ -125,6 +152,21 @@ class FailedExpectation:
     detail: str  # short human text: "time_result not in {...}: 3 rows (Bogus)"
     unexpected_count: int
     sample: list[dict[str, Any]]  # up to `sample_rows` offending rows, JSON-safe
+    grain: str = SYSTEMIC
+    # EMPLOYEE_DAY failures: every offending (userid, work_date, name, reason, fix), not sampled.
+    held: pd.DataFrame | None = field(default=None, repr=False)
+
+    def as_json(self) -> dict[str, Any]:
+        return _json(
+            {
+                "expectation": self.expectation,
+                "column": self.column,
+                "detail": self.detail,
+                "unexpected_count": self.unexpected_count,
+                "grain": self.grain,
+                "sample": self.sample,
+            }
+        )
 
 
 @dataclass
@@ -138,6 +180,32 @@ class GateResult:
     expectations_run: int
     failures: list[FailedExpectation] = field(default_factory=list)
     covered: dict[str, Any] = field(default_factory=dict)  # what was checked (window, days, …)
+    blocks: str = HOLD_ALL  # what this gate's held-back employee-days are kept out of
+
+    @property
+    def systemic(self) -> bool:
+        """A failure that means the source or target is broken: the whole run stops."""
+        return any(f.grain == SYSTEMIC for f in self.failures)
+
+    @property
+    def held(self) -> pd.DataFrame:
+        """Every held-back employee-day, once, with its reasons and fixes joined."""
+        parts = [f.held for f in self.failures if f.grain == EMPLOYEE_DAY and f.held is not None]
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return pd.DataFrame(columns=HELD_COLUMNS)
+        rows = pd.concat(parts, ignore_index=True)
+        rows = rows[rows["userid"].notna() & rows["work_date"].notna()]
+        if rows.empty:
+            return pd.DataFrame(columns=HELD_COLUMNS)
+
+        def joined(values: pd.Series) -> str:
+            return "; ".join(dict.fromkeys(str(v) for v in values if isinstance(v, str) and v))
+
+        out = rows.groupby(["userid", "work_date"], sort=True, as_index=False).agg(
+            name=("name", "first"), reason=("reason", joined), fix=("fix", joined)
+        )
+        return out[HELD_COLUMNS]
 
     def summary(self) -> str:
         """One line a person can act on."""
@@ -146,21 +214,35 @@ class GateResult:
         scope = f"{self.expectations_run} {expectations} on {self.rows_checked:,} {rows}"
         if self.passed:
             return f"{self.name}: passed ({scope})"
-        word = "FAILED" if self.severity == ERROR else "WARNING"
         details = "; ".join(f.detail for f in self.failures[:3])
         more = f"; +{len(self.failures) - 3} more" if len(self.failures) > 3 else ""
+        if self.severity == ERROR and not self.systemic:
+            held = self.held
+            if len(held):
+                days = "employee-day" if len(held) == 1 else "employee-days"
+                return (
+                    f"{self.name}: held back {len(held)} {days} of "
+                    f"{held['userid'].nunique()} people, the rest flows: {details}{more}"
+                )
+            return f"{self.name}: reported (nothing held back): {details}{more}"
+        word = "FAILED" if self.severity == ERROR else "WARNING"
         return f"{self.name} {word}: {len(self.failures)} of {scope} failed: {details}{more}"
 
     def metadata(self) -> dict[str, Any]:
         """JSON-safe metadata: what failed (with sample rows), counts and what was covered."""
+        held = self.held
         return {
             "gate": self.name,
             "passed": self.passed,
             "severity": self.severity,
+            "systemic": self.systemic,
             "rows_checked": self.rows_checked,
             "expectations_run": self.expectations_run,
             "failed_expectations": len(self.failures),
-            "failures": [_json(asdict(f)) for f in self.failures],
+            "failures": [f.as_json() for f in self.failures],
+            "held_back_employee_days": len(held),
+            "held_back_people": int(held["userid"].nunique()) if len(held) else 0,
+            "held_back": _json(held.head(50).to_dict("records")),
             "covered": _json(self.covered),
         }
 
@@ -180,6 +262,8 @@ class Expect:
     label: str
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     show_values: bool = True
+    grain: str = SYSTEMIC
+    fix: str = ""  # what a person does about a held-back row
 
     @property
     def columns(self) -> list[str]:
@@ -187,8 +271,26 @@ class Expect:
         return [str(n) for n in names if n] + [str(c) for c in self.kwargs.get("column_list", ())]
 
 
-def expect(type_: str, label: str, *, show_values: bool = True, **kwargs: Any) -> Expect:
-    return Expect(type_, label, kwargs, show_values)
+def expect(
+    type_: str,
+    label: str,
+    *,
+    show_values: bool = True,
+    grain: str = SYSTEMIC,
+    fix: str = "",
+    **kwargs: Any,
+) -> Expect:
+    return Expect(type_, label, kwargs, show_values, grain, fix)
+
+
+def per_employee_day(item: Expect, fix: str) -> Expect:
+    """The same expectation, its offending rows held back per (userid, work_date)."""
+    return replace(item, grain=EMPLOYEE_DAY, fix=fix)
+
+
+def reported(item: Expect) -> Expect:
+    """The same expectation, shown in the check but holding nothing back."""
+    return replace(item, grain=REPORTED)
 
 
 @dataclass
@@ -281,7 +383,7 @@ def _run(
             outcome = batch.validate(
                 suite,
                 result_format={
-                    "result_format": "SUMMARY",
+                    "result_format": "COMPLETE",
                     "partial_unexpected_count": max(20, sample_rows),
                 },
             )
@@ -308,6 +410,9 @@ def _failure(
             item.type, column, f"{item.label}: not evaluated ({raised})", 0, []
         )
     count = int(details.get("unexpected_count") or 0)
+    held = None
+    if item.grain == EMPLOYEE_DAY:
+        held = _held_rows(frame, list(details.get("unexpected_index_list") or []), item)
     columns = [c for c in (sample_columns or frame.columns) if c in frame.columns]
     columns += [c for c in item.columns if c not in columns]
     indexes = list(details.get("partial_unexpected_index_list") or [])[:sample_rows]
@@ -330,7 +435,33 @@ def _failure(
             detail = f"{item.label}: missing {', '.join(map(str, mismatched['missing']))}"
         else:
             detail = f"{item.label}: observed {_short(details.get('observed_value'))}"
-    return FailedExpectation(item.type, column, detail, count, sample)
+    grain = item.grain if held is not None or item.grain != EMPLOYEE_DAY else SYSTEMIC
+    return FailedExpectation(item.type, column, detail, count, sample, grain, held)
+
+
+def _held_rows(frame: pd.DataFrame, indexes: list[Any], item: Expect) -> pd.DataFrame | None:
+    """(userid, work_date, name, reason, fix) of every offending row, or None when the frame
+    cannot name the employee-day (then the failure is systemic)."""
+    if not {"userid", "work_date"} <= set(frame.columns):
+        return None
+    rows = frame.loc[[i for i in indexes if i in frame.index]]
+    reasons: Any = item.label
+    if "reason" in rows.columns:  # a row's own reason (user_mapping says why nobody matched)
+        reasons = [
+            f"{item.label}: {r}" if isinstance(r, str) and r else item.label for r in rows["reason"]
+        ]
+    fixes: Any = item.fix
+    if "fix" in rows.columns:
+        fixes = [f if isinstance(f, str) and f else item.fix for f in rows["fix"]]
+    return pd.DataFrame(
+        {
+            "userid": rows["userid"].to_numpy(),
+            "work_date": rows["work_date"].to_numpy(),
+            "name": rows["name"].to_numpy() if "name" in rows.columns else None,
+            "reason": reasons,
+            "fix": fixes,
+        }
+    )
 
 
 def _raised(info: Any) -> str | None:
@@ -496,11 +627,13 @@ def _window(start: date, end: date) -> dict[str, Any]:
 
 
 def _active_by_day(roster: pd.DataFrame, days: Sequence[date]) -> pd.DataFrame:
-    """(work_date, userid, name) of each day's active, already hired employees.
+    """(work_date, userid, name, exempt) of each day's active, already hired employees.
 
     A day uses its own roster snapshot, else the nearest earlier one (else the earliest).
+    `exempt`: in no DingTalk attendance group (the roster's `attendance_group_id` is null; a
+    roster without that column, stored before it existed, exempts nobody).
     """
-    columns = ["work_date", "userid", "name"]
+    columns = ["work_date", "userid", "name", "exempt"]
     if roster.empty or not days:
         return pd.DataFrame(columns=columns)
     people = _prepared(roster, "snapshot_date", "hired_date")
@@ -518,7 +651,16 @@ def _active_by_day(roster: pd.DataFrame, days: Sequence[date]) -> pd.DataFrame:
             hired = part["hired_date"]
             part = part[[h is None or h <= day for h in hired]]
         names = part["name"] if "name" in part.columns else pd.Series(None, index=part.index)
-        frames.append(pd.DataFrame({"work_date": day, "userid": part["userid"], "name": names}))
+        exempt = (
+            part["attendance_group_id"].isna()
+            if "attendance_group_id" in part.columns
+            else pd.Series(False, index=part.index)
+        )
+        frames.append(
+            pd.DataFrame(
+                {"work_date": day, "userid": part["userid"], "name": names, "exempt": exempt}
+            )
+        )
     return pd.concat(frames, ignore_index=True).drop_duplicates(["work_date", "userid"])
 
 
@@ -536,28 +678,38 @@ def raw_attendance_gate(
     window."""
     frame = _prepared(frame, "work_date")
     check_point = ["userid", "work_date", "check_type", "base_check_time"]
+    fix = RAW_FIX
     expectations = [
         _columns(RAW_ATTENDANCE.names, "raw_attendance"),
         _not_null("userid", "userid missing"),
-        _not_null("id", "id missing"),
-        expect("expect_column_values_to_be_unique", "id not unique", column="id"),
-        expect(
-            "expect_compound_columns_to_be_unique",
-            "duplicated check point (userid, work_date, check_type, base_check_time)",
-            column_list=check_point,
-        ),
-        _not_null("check_type", "check_type missing"),
-        _one_of("check_type", CHECK_TYPES),
-        _not_null("time_result", "time_result missing"),
-        _one_of("time_result", TIME_RESULTS),
-        _one_of("source_type", SOURCE_TYPES, " (or empty)"),
         _not_null("work_date", "work_date missing"),
-        expect(
-            "expect_column_values_to_be_between",
-            f"work_date outside the partition {start}..{end}",
-            column="work_date",
-            min_value=start,
-            max_value=end,
+        *(
+            per_employee_day(item, fix)
+            for item in (
+                _not_null("id", "id missing"),
+                expect("expect_column_values_to_be_unique", "id not unique", column="id"),
+                expect(
+                    "expect_compound_columns_to_be_unique",
+                    "duplicated check point (userid, work_date, check_type, base_check_time)",
+                    column_list=check_point,
+                ),
+                _not_null("check_type", "check_type missing"),
+                _one_of("check_type", CHECK_TYPES),
+                _not_null("time_result", "time_result missing"),
+                _one_of("time_result", TIME_RESULTS),
+                _one_of("source_type", SOURCE_TYPES, " (or empty)"),
+            )
+        ),
+        # Such rows are not stored (the lake keeps a day's rows in that day's file); the day they
+        # leave short is held by inputs_complete.
+        reported(
+            expect(
+                "expect_column_values_to_be_between",
+                f"work_date outside the partition {start}..{end}",
+                column="work_date",
+                min_value=start,
+                max_value=end,
+            )
         ),
     ]
     sample = ["id", *check_point, "time_result", "source_type"]
@@ -567,7 +719,7 @@ def raw_attendance_gate(
         "employees": int(frame["userid"].nunique()) if "userid" in frame.columns else 0,
         "days": int(frame["work_date"].nunique()) if "work_date" in frame.columns else 0,
     }
-    return validate(
+    result = validate(
         frame,
         expectations,
         "raw_attendance_valid",
@@ -575,6 +727,24 @@ def raw_attendance_gate(
         sample_rows=rows,
         covered=covered,
     )
+    return _widespread(result, frame, _quality(quality))
+
+
+def _widespread(result: GateResult, frame: pd.DataFrame, config: QualityConfig) -> GateResult:
+    """A raw gate whose malformed rows cover more than `max_held_back_share` of some day's
+    employee-days is systemic: DingTalk changed its schema or values, it is not a few people."""
+    if result.systemic or not len(result.held):
+        return result
+    share = held_back_share_gate([result], frame, quality=config)
+    if share.passed:
+        return result
+    failures = [
+        replace(f, grain=SYSTEMIC, detail=f"{f.detail}: {WIDESPREAD}") for f in share.failures
+    ]
+    return replace(result, failures=[*result.failures, *failures])
+
+
+WIDESPREAD = "a DingTalk schema or value change, not a few people: nothing is published"
 
 
 def raw_approvals_gate(
@@ -582,35 +752,43 @@ def raw_approvals_gate(
 ) -> GateResult:
     """`raw_approvals_valid`: biz types, units, unique (approval, day), dates, begin <= end."""
     frame = _prepared(frame, "work_date")
+    fix = RAW_FIX
     expectations = [
         _columns(RAW_APPROVALS.names, "raw_approvals"),
         _not_null("userid", "userid missing"),
-        _not_null("approve_id", "approve_id missing"),
-        _not_null("biz_type", "biz_type missing"),
-        _one_of("biz_type", BIZ_TYPES),
-        _not_null("duration_unit", "duration_unit missing"),
-        _one_of("duration_unit", DURATION_UNITS),
-        expect(
-            "expect_compound_columns_to_be_unique",
-            "(approve_id, work_date) not unique",
-            column_list=["approve_id", "work_date"],
-        ),
         _not_null("work_date", "work_date missing"),
-        expect(
-            "expect_column_values_to_be_between",
-            f"work_date outside the partition {start}..{end}",
-            column="work_date",
-            min_value=start,
-            max_value=end,
+        *(
+            per_employee_day(item, fix)
+            for item in (
+                _not_null("approve_id", "approve_id missing"),
+                _not_null("biz_type", "biz_type missing"),
+                _one_of("biz_type", BIZ_TYPES),
+                _not_null("duration_unit", "duration_unit missing"),
+                _one_of("duration_unit", DURATION_UNITS),
+                expect(
+                    "expect_compound_columns_to_be_unique",
+                    "(approve_id, work_date) not unique",
+                    column_list=["approve_id", "work_date"],
+                ),
+                # A missing begin_at or end_at also fails here (GX compares only complete pairs).
+                expect(
+                    "expect_column_pair_values_a_to_be_greater_than_b",
+                    "approval ends before it begins (end_at < begin_at)",
+                    show_values=False,
+                    column_A="end_at",
+                    column_B="begin_at",
+                    or_equal=True,
+                ),
+            )
         ),
-        # A missing begin_at or end_at also fails here (GX compares only complete pairs as equal).
-        expect(
-            "expect_column_pair_values_a_to_be_greater_than_b",
-            "approval ends before it begins (end_at < begin_at)",
-            show_values=False,
-            column_A="end_at",
-            column_B="begin_at",
-            or_equal=True,
+        reported(
+            expect(
+                "expect_column_values_to_be_between",
+                f"work_date outside the partition {start}..{end}",
+                column="work_date",
+                min_value=start,
+                max_value=end,
+            )
         ),
     ]
     sample = ["approve_id", "work_date", "userid", "biz_type", "duration_unit"]
@@ -709,6 +887,8 @@ def completeness_gate(
         elif known[0] == "workday":
             workdays.append(day)
     people = _active_by_day(roster, workdays)
+    exempt = int(people["exempt"].astype(bool).sum()) if len(people) else 0
+    people = people[~people["exempt"].astype(bool)] if len(people) else people  # never incomplete
     key = ["userid", "work_date"]
 
     points = _prepared(attendance, "work_date")
@@ -737,6 +917,8 @@ def completeness_gate(
             "expect_column_values_to_be_in_set",
             "employee-workdays with fewer than 2 check points and no leave or trip approval",
             show_values=False,
+            grain=EMPLOYEE_DAY,
+            fix=COMPLETE_FIX,
             column="explained",
             value_set=[True],
         )
@@ -747,6 +929,7 @@ def completeness_gate(
         "employee_workdays": len(days),
         "employees": int(days["userid"].nunique()) if len(days) else 0,
         "explained_by_approval": int(days["leave_or_trip"].notna().sum()) if len(days) else 0,
+        "exempt_employee_workdays": exempt,
         "days_not_covered_by_calendar": [d.isoformat() for d in uncovered],
     }
     return validate(
@@ -785,37 +968,43 @@ def hours_gate(
     key = ["userid", "work_date"]
     frame = _prepared(hours, "work_date")
     other = _prepared(rederived, "work_date")
+    fix = HOURS_FIX
     rows = [
         _columns(EFFECTIVE_HOURS.names, "effective_hours"),
         _not_null("userid", "userid missing"),
         _not_null("work_date", "work_date missing"),
-        expect(
-            "expect_compound_columns_to_be_unique",
-            "more than one row per (userid, work_date)",
-            column_list=key,
-        ),
         *(
-            expect(
-                "expect_column_values_to_be_between",
-                f"{column} outside 0..24 h",
-                column=column,
-                min_value=0,
-                max_value=24,
+            per_employee_day(item, fix)
+            for item in (
+                expect(
+                    "expect_compound_columns_to_be_unique",
+                    "more than one row per (userid, work_date)",
+                    column_list=key,
+                ),
+                *(
+                    expect(
+                        "expect_column_values_to_be_between",
+                        f"{column} outside 0..24 h",
+                        column=column,
+                        min_value=0,
+                        max_value=24,
+                    )
+                    for column in DAY_HOURS_COLUMNS
+                ),
+                expect(
+                    "expect_column_values_to_be_between",
+                    "overtime_hours below 0",
+                    column="overtime_hours",
+                    min_value=0,
+                ),
+                _not_null("status", "status missing"),
+                expect(
+                    "expect_column_values_to_be_in_set",
+                    "status not a known status",
+                    column="status",
+                    value_set=list(STATUSES),
+                ),
             )
-            for column in DAY_HOURS_COLUMNS
-        ),
-        expect(
-            "expect_column_values_to_be_between",
-            "overtime_hours below 0",
-            column="overtime_hours",
-            min_value=0,
-        ),
-        _not_null("status", "status missing"),
-        expect(
-            "expect_column_values_to_be_in_set",
-            "status not a known status",
-            column="status",
-            value_set=list(STATUSES),
         ),
     ]
     if {"countable", "effective_hours"} <= set(frame.columns):
@@ -827,6 +1016,8 @@ def hours_gate(
                 "expect_column_values_to_be_in_set",
                 "countable is not effective_hours > 0",
                 show_values=False,
+                grain=EMPLOYEE_DAY,
+                fix=fix,
                 column="countable_matches",
                 value_set=[True],
             )
@@ -836,36 +1027,57 @@ def hours_gate(
 
     needed = {*key, "status", "effective_hours"}
     if needed <= set(frame.columns) and needed <= set(other.columns):
-        parts.append(_agreement(frame, other, config))
-        parts.append(_status_totals(frame, other, config))
+        agreement = _agreement(frame, other, config)
+        parts.append(agreement)
+        # Day totals are compared over the rows that agree one by one: a disagreeing row is held
+        # back on its own, and a day whose totals still differ means the comparison is broken.
+        disagreeing = _held_keys(agreement[1])
+        parts.append(
+            _status_totals(_without(frame, disagreeing), _without(other, disagreeing), config)
+        )
     covered: dict[str, Any] = {
         "days": sorted({d.isoformat() for d in frame.get("work_date", []) if d is not None}),
         "rederived_rows": len(other),
         "reconciliation": "per day and status: rows and total effective hours equal the "
         "re-derivation's"
-        + ("; rows per day equal the active roster" if roster is not None else ""),
+        + ("; one row per active rostered employee-day" if roster is not None else ""),
     }
     if roster is not None and {"userid", "work_date"} <= set(frame.columns):
         days = sorted({d for d in frame["work_date"] if d is not None} | set(other["work_date"]))
-        expected = _active_by_day(roster, days).groupby("work_date").size()
-        actual = frame.groupby("work_date").size()
-        per_day = pd.DataFrame(
-            {
-                "work_date": days,
-                "rows": [int(actual.get(d, 0)) for d in days],
-                "active_employees": [int(expected.get(d, 0)) for d in days],
-            }
+        expected = _active_by_day(roster, days)[["userid", "work_date", "name"]]
+        stored = frame[["userid", "work_date"]].drop_duplicates()
+        people = expected.merge(stored, on=key, how="outer", indicator=True)
+        people["present"] = people.pop("_merge").map(
+            {"both": "both", "left_only": "no hours row", "right_only": "not on the roster"}
         )
-        per_day["matches"] = per_day["rows"] == per_day["active_employees"]
         check = expect(
             "expect_column_values_to_be_in_set",
-            "days whose row count differs from the active roster",
+            "employee-days without exactly one row for one active rostered employee",
             show_values=False,
-            column="matches",
-            value_set=[True],
+            grain=EMPLOYEE_DAY,
+            fix=fix,
+            column="present",
+            value_set=["both"],
         )
-        parts.append(_run(per_day, [check], list(per_day.columns), config.sample_rows))
+        parts.append(_run(people, [check], list(people.columns), config.sample_rows))
     return _gate("hours_valid", ERROR, len(frame), parts, covered)
+
+
+def _held_keys(failures: list[FailedExpectation]) -> set[tuple[Any, Any]]:
+    keys: set[tuple[Any, Any]] = set()
+    for failure in failures:
+        if failure.held is not None:
+            keys |= set(zip(failure.held["userid"], failure.held["work_date"], strict=True))
+    return keys
+
+
+def _without(frame: pd.DataFrame, keys: set[tuple[Any, Any]]) -> pd.DataFrame:
+    if not keys:
+        return frame
+    pairs = pd.Series(
+        list(zip(frame["userid"], frame["work_date"], strict=True)), index=frame.index
+    )
+    return frame[~pairs.isin(keys)]
 
 
 def _agreement(
@@ -892,6 +1104,8 @@ def _agreement(
         "expect_column_values_to_be_in_set",
         "rows disagreeing with the independent re-derivation (status or effective_hours)",
         show_values=False,
+        grain=EMPLOYEE_DAY,
+        fix=HOURS_FIX,
         column="agrees",
         value_set=[True],
     )
@@ -930,11 +1144,31 @@ def _status_totals(
 # ------------------------------------------------------------------------------ delivery
 
 
-def mapping_gate(mapping: pd.DataFrame, *, quality: QualityConfig | None = None) -> GateResult:
-    """`mapping_valid`: every in-scope employee of the latest snapshot is `mapped`; no PM account
-    is claimed by two employees on the same snapshot_date."""
+MAPPING_FIX = "add `userid,pm_user` to config/user_mapping.csv"
+
+
+def mapping_gate(
+    mapping: pd.DataFrame,
+    *,
+    quality: QualityConfig | None = None,
+    accounts: int | None = None,
+    fixes: Mapping[str, str] | None = None,
+) -> GateResult:
+    """`mapping_valid`: every in-scope employee is `mapped` on every snapshot day, and no PM
+    account is claimed by two employees on one day. Those employee-days are held back from
+    delivery only (their hours are computed and paid).
+
+    Systemic (the whole run stops): the PM system listed no account at all (`accounts` == 0),
+    or more than `max_unmapped_share` of the latest snapshot's in-scope employees are unmapped:
+    that is a broken PM connection or a wrong scope, not a few people. `fixes` gives a person's
+    own fix (e.g. which e-mail a PM account needs).
+    """
     config = _quality(quality)
     frame = _prepared(mapping, "snapshot_date")
+    frame = frame.assign(work_date=frame["snapshot_date"]) if "snapshot_date" in frame else frame
+    if "userid" in frame.columns:
+        own = fixes or {}
+        frame = frame.assign(fix=[own.get(str(u), MAPPING_FIX) for u in frame["userid"]])
     sample = ["snapshot_date", "userid", "name", "status", "pm_user", "reason"]
     whole = [
         _columns(USER_MAPPING.names, "user_mapping"),
@@ -942,6 +1176,8 @@ def mapping_gate(mapping: pd.DataFrame, *, quality: QualityConfig | None = None)
         expect(
             "expect_compound_columns_to_be_unique",
             "PM account claimed by two employees on one day",
+            grain=EMPLOYEE_DAY,
+            fix="add `userid,pm_user` rows to config/user_mapping.csv saying who owns the account",
             column_list=["snapshot_date", "pm_user"],
             ignore_row_if="any_value_is_missing",
         ),
@@ -949,23 +1185,53 @@ def mapping_gate(mapping: pd.DataFrame, *, quality: QualityConfig | None = None)
     parts = [_run(frame, whole, sample, config.sample_rows)]
     latest_day = None
     in_scope = frame.iloc[0:0]
+    share = None
     if {"snapshot_date", "in_scope", "status"} <= set(frame.columns) and len(frame):
-        latest_day = max(d for d in frame["snapshot_date"] if d is not None)
-        latest = frame[frame["snapshot_date"] == latest_day]
-        in_scope = latest[_flag(latest["in_scope"])]
+        in_scope = frame[_flag(frame["in_scope"])]
         unmapped = expect(
             "expect_column_values_to_be_in_set",
-            f"in-scope employees not mapped on {latest_day}",
+            "in-scope employee not mapped to a PM account",
+            grain=EMPLOYEE_DAY,
+            fix=MAPPING_FIX,
             column="status",
             value_set=["mapped"],
         )
         parts.append(_run(in_scope, [unmapped], sample, config.sample_rows))
+        latest_day = max(d for d in frame["snapshot_date"] if d is not None)
+        latest = in_scope[in_scope["snapshot_date"] == latest_day]
+        if len(latest):
+            share = float((latest["status"] != "mapped").mean())
+            shares = pd.DataFrame(
+                {"snapshot_date": [latest_day], "in_scope": [len(latest)], "share": [share]}
+            )
+            limit = expect(
+                "expect_column_values_to_be_between",
+                f"more than {config.max_unmapped_share:.0%} of in-scope employees unmapped "
+                "(a broken PM connection or a wrong scope, not a few people)",
+                show_values=False,
+                column="share",
+                max_value=config.max_unmapped_share,
+            )
+            parts.append(_run(shares, [limit], list(shares.columns), config.sample_rows))
+    if accounts is not None:
+        listed = pd.DataFrame({"accounts": [accounts]})
+        empty = expect(
+            "expect_column_values_to_be_between",
+            "the PM system listed no user accounts (check PM_BASE_URL, the credentials and "
+            "the integration user's permission to list users)",
+            column="accounts",
+            min_value=1,
+        )
+        parts.append(_run(listed, [empty], ["accounts"], config.sample_rows))
     covered = {
         "snapshots": int(frame["snapshot_date"].nunique()) if "snapshot_date" in frame else 0,
         "latest_snapshot": latest_day.isoformat() if latest_day else None,
-        "in_scope_employees": len(in_scope),
+        "in_scope_employee_days": len(in_scope),
+        "unmapped_share_latest": share,
+        "max_unmapped_share": config.max_unmapped_share,
+        "pm_accounts": accounts,
     }
-    return _gate("mapping_valid", ERROR, len(frame), parts, covered)
+    return replace(_gate("mapping_valid", ERROR, len(frame), parts, covered), blocks=HOLD_DELIVERY)
 
 
 def plan_gate(
@@ -988,21 +1254,40 @@ def plan_gate(
     sample = ["worklog_key", "work_date", "userid", "name", "pm_user", "issue", "kind", "seconds"]
     rows = [
         _columns(WORKLOG_PLAN.names, "worklog_plan"),
-        _not_null("worklog_key", "worklog_key missing"),
-        expect("expect_column_values_to_be_unique", "worklog_key not unique", column="worklog_key"),
-        _not_null("issue", "issue missing"),
-        expect("expect_column_values_to_match_regex", "issue empty", column="issue", regex=r"\S"),
-        _not_null("pm_user", "pm_user missing"),
-        expect(
-            "expect_column_values_to_match_regex", "pm_user empty", column="pm_user", regex=r"\S"
-        ),
-        _one_of("kind", WORKLOG_KINDS),
-        expect(
-            "expect_column_values_to_be_between",
-            "seconds outside 60..86400",
-            column="seconds",
-            min_value=60,
-            max_value=86_400,
+        _not_null("userid", "userid missing"),
+        _not_null("work_date", "work_date missing"),
+        *(
+            per_employee_day(item, PLAN_FIX)
+            for item in (
+                _not_null("worklog_key", "worklog_key missing"),
+                expect(
+                    "expect_column_values_to_be_unique",
+                    "worklog_key not unique",
+                    column="worklog_key",
+                ),
+                _not_null("issue", "issue missing"),
+                expect(
+                    "expect_column_values_to_match_regex",
+                    "issue empty",
+                    column="issue",
+                    regex=r"\S",
+                ),
+                _not_null("pm_user", "pm_user missing"),
+                expect(
+                    "expect_column_values_to_match_regex",
+                    "pm_user empty",
+                    column="pm_user",
+                    regex=r"\S",
+                ),
+                _one_of("kind", WORKLOG_KINDS),
+                expect(
+                    "expect_column_values_to_be_between",
+                    "seconds outside 60..86400",
+                    column="seconds",
+                    min_value=60,
+                    max_value=86_400,
+                ),
+            )
         ),
     ]
     parts = [_run(frame, rows, sample, config.sample_rows)]
@@ -1015,7 +1300,7 @@ def plan_gate(
         "user_days": int(frame[key].drop_duplicates().shape[0]) if len(frame) else 0,
         "seconds_rule": "work seconds per user-day == round(effective_hours * 60) * 60",
     }
-    return _gate("plan_valid", ERROR, len(frame), parts, covered)
+    return replace(_gate("plan_valid", ERROR, len(frame), parts, covered), blocks=HOLD_DELIVERY)
 
 
 def _planned_vs_hours(
@@ -1034,6 +1319,8 @@ def _planned_vs_hours(
         "expect_column_values_to_be_in_set",
         "user-days whose planned seconds differ from effective hours × 3600",
         show_values=False,
+        grain=EMPLOYEE_DAY,
+        fix=PLAN_FIX,
         column="matches",
         value_set=[True],
     )
@@ -1066,6 +1353,8 @@ def _planned_vs_mapping(
         expect(
             "expect_column_values_to_be_in_set",
             "worklogs for employees whose mapping is not `mapped`",
+            grain=EMPLOYEE_DAY,
+            fix=PLAN_FIX,
             column="mapping_status",
             value_set=["mapped"],
         ),
@@ -1073,6 +1362,8 @@ def _planned_vs_mapping(
             "expect_column_values_to_be_in_set",
             "worklogs whose pm_user is not the employee's mapped account",
             show_values=False,
+            grain=EMPLOYEE_DAY,
+            fix=PLAN_FIX,
             column="pm_user_matches",
             value_set=[True],
         ),
@@ -1291,3 +1582,53 @@ def stable_sample(userids: Sequence[str], limit: int) -> set[str]:
         return set(userids)
     ranked = sorted(userids, key=lambda u: hashlib.sha256(str(u).encode()).hexdigest())
     return set(ranked[:limit])
+
+
+def held_back_share_gate(
+    results: Sequence[GateResult],
+    employee_days: pd.DataFrame,
+    *,
+    quality: QualityConfig | None = None,
+) -> GateResult:
+    """`held_back_share`: no day has more than `max_held_back_share` of its employee-days held
+    back by `results`. Past that, the problem is the source's (a DingTalk change or outage that
+    hits everyone), not a few people's, and the whole run stops.
+
+    `employee_days`: one row per (userid, work_date) that the day has (the effective-hours rows).
+    """
+    config = _quality(quality)
+    frames = [r.held[["userid", "work_date"]] for r in results if len(r.held)]
+    held = (
+        _prepared(pd.concat(frames, ignore_index=True), "work_date").drop_duplicates()
+        if frames
+        else pd.DataFrame(columns=["userid", "work_date"])
+    )
+    days = _prepared(employee_days[["userid", "work_date"]], "work_date").drop_duplicates()
+    totals = days.groupby("work_date").size().rename("employee_days")
+    counts = held.groupby("work_date").size().rename("held_back") if len(held) else None
+    per_day = totals.to_frame()
+    per_day["held_back"] = counts if counts is not None else 0
+    per_day = per_day.fillna(0).reset_index()
+    per_day["held_back"] = per_day["held_back"].astype(int)
+    per_day["share"] = (per_day["held_back"] / per_day["employee_days"].clip(lower=1)).astype(float)
+    check = expect(
+        "expect_column_values_to_be_between",
+        f"days with more than {config.max_held_back_share:.0%} of their employee-days held back "
+        "(the source is broken, not a few people: see the other checks' failures)",
+        show_values=False,
+        column="share",
+        max_value=config.max_held_back_share,
+    )
+    covered = {
+        "max_held_back_share": config.max_held_back_share,
+        "held_back_employee_days": len(held),
+        "by_check": {r.name: len(r.held) for r in results},
+    }
+    return validate(
+        per_day,
+        [check],
+        "held_back_share",
+        sample_columns=list(per_day.columns),
+        sample_rows=config.sample_rows,
+        covered=covered,
+    )

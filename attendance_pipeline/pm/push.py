@@ -11,7 +11,7 @@ no duplicates.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, replace
 from datetime import date
 
@@ -119,17 +119,25 @@ def push_window(
     list_users: Iterable[str],
     list_issues: Iterable[str],
     last_pushed: dict[str, int],
+    frozen: Collection[tuple[str, date]] = (),
     dry_run: bool = False,
     max_rounds: int = 5,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[Outcome]:
-    """Converge the PM system to `planned` for start..end; one Outcome per key touched."""
+    """Converge the PM system to `planned` for start..end; one Outcome per key touched.
+
+    `frozen` (pm_user, work_date) pairs are held back: whatever the remote holds for them is
+    left alone (neither updated nor deleted), and nothing is planned for them."""
     users = sorted(set(list_users) | {p.pm_user for p in planned})
     issues = sorted(set(list_issues) | {p.issue for p in planned})
     outcomes: dict[tuple[str, str], Outcome] = {}
     pending: dict[str, Decision] | None = None  # keys whose last write had no reply
     for _round in range(max_rounds):
-        remote = store.list_worklogs(users, issues, start, end)
+        remote = [
+            r
+            for r in store.list_worklogs(users, issues, start, end)
+            if (r.pm_user, r.work_date) not in frozen
+        ]
         decisions = decide(planned, remote, last_pushed)
         if pending is not None:
             decisions = [d for d in decisions if d.key in pending]
