@@ -157,3 +157,9 @@ def append_sync_error(
         "INSERT INTO sync_errors VALUES (?, ?, ?, ?, ?, ?, ?)",
         [now_in_china(), system, operation, partition, key, error_class, message[:2000]],
     )
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether the warehouse has table (or view) `name` (works on a read-only connection)."""
+    sql = "SELECT count(*) FROM information_schema.tables WHERE table_name = ?"
+    return bool(scalar(con, sql, [name]))
