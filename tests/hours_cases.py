@@ -8,7 +8,9 @@
 Frames are built through the same parsers as the DingTalk ingest (`dingtalk.records`), so they
 have exactly the lake's columns and dtypes. Times are "HH:MM" on the work date in China time
 ("24:30" is 00:30 the next day); the default shift is 09:00-18:00; users not declared with
-`user()` are created on first use (department 10, title 工程师).
+`user()` are created on first use (department 10, title 工程师). The roster carries
+`attendance_group_id` (9001, or null for `user(..., exempt=True)`), unless the company is built
+with `attendance_groups=False` (a stored partition from before that column).
 """
 
 from __future__ import annotations
@@ -72,8 +74,16 @@ class Shift:
 class Company:
     """Users, check points, approvals and overrides over a window of days."""
 
-    def __init__(self, first: str | date = "2026-11-01", last: str | date | None = None) -> None:
+    def __init__(
+        self,
+        first: str | date = "2026-11-01",
+        last: str | date | None = None,
+        *,
+        attendance_groups: bool = True,
+    ) -> None:
         self.first = as_day(first)
+        self.attendance_groups = attendance_groups
+        self.exempt: set[str] = set()  # users in no attendance group
         self.last = as_day(last) if last is not None else self.first + timedelta(days=29)
         self.users: dict[str, dict[str, Any]] = {}
         self.records: list[dict[str, Any]] = []
@@ -92,7 +102,9 @@ class Company:
         title: str | None = "工程师",
         hired: str | date | None = None,
         active: bool = True,
+        exempt: bool = False,
     ) -> Company:
+        """Declare a user; `exempt`: in no attendance group (null `attendance_group_id`)."""
         user: dict[str, Any] = {
             "userid": userid,
             "name": name or f"员工{userid}",
@@ -104,6 +116,10 @@ class Company:
         if hired is not None:
             user["hired_date"] = date_to_ms(as_day(hired))
         self.users[userid] = user
+        if exempt:
+            self.exempt.add(userid)
+        else:
+            self.exempt.discard(userid)
         return self
 
     def _known(self, userid: str) -> None:
@@ -253,6 +269,10 @@ class Company:
         if not self.users:
             self.user()
         roster = roster_frame(list(self.users.values()), days(self.first, self.last), PULLED)
+        roster = roster.drop(columns="attendance_group_id", errors="ignore")
+        if self.attendance_groups:
+            groups = [None if u in self.exempt else 9001 for u in roster["userid"]]
+            roster["attendance_group_id"] = pd.array(groups, dtype="Int64")
         attendance = attendance_frame(self.records, PULLED)
         approvals = approvals_frame(self.approvals, self.first, self.last, PULLED)
         overrides = pd.DataFrame(
