@@ -108,7 +108,11 @@ def test_shares_split_into_whole_minutes_that_add_up_exactly(total, shares):
     assert all(abs(p - e) < 1 for p, e in zip(parts, exact, strict=True))
 
 
-def hours_rows(hours: dict[str, float], overtime: dict[str, float] | None = None):
+def hours_rows(
+    hours: dict[str, float],
+    overtime: dict[str, float] | None = None,
+    status: dict[str, str] | None = None,
+):
     return pd.DataFrame(
         [
             {
@@ -116,7 +120,7 @@ def hours_rows(hours: dict[str, float], overtime: dict[str, float] | None = None
                 "work_date": DAY,
                 "name": ROSTER.set_index("userid").at[u, "name"],
                 "dept_id": 2,
-                "status": "normal",
+                "status": (status or {}).get(u, "normal"),
                 "effective_hours": h,
                 "overtime_hours": (overtime or {}).get(u, 0.0),
                 "rules_version": "v1",
@@ -168,6 +172,34 @@ def test_overtime_worklogs_only_when_the_rules_push_them(tmp_path):
     assert plan_worklogs(*args)[0].empty
     plan, _ = plan_worklogs(*args, push_overtime=True)
     assert list(zip(plan["kind"], plan["seconds"], strict=True)) == [("overtime", 9000)]
+
+
+def test_exempt_days_are_pushed_only_when_the_rules_say_so(tmp_path):
+    allocations = tmp_path / "allocations.csv"
+    allocations.write_text("userid,dept_id,issue,share\n,1,GEN-1,1\n", encoding="utf-8")
+    mapping = match_users(ROSTER, ACCOUNTS)
+    exempt = {"u1": "exempt", "u3": "exempt", "u4": "exempt"}
+    hours = hours_rows(
+        {"u1": 8.0, "u2": 8.0, "u3": 0.0, "u4": 8.0}, overtime={"u1": 2.0}, status=exempt
+    )
+    args = (hours, ROSTER, mapping, load_allocations(allocations), Scope(), "jira")
+    plan, skipped = plan_worklogs(*args, push_overtime=True)
+    assert set(plan["userid"]) == {"u2"}  # no punches, no evidence of work: not even overtime
+    reasons = skipped.set_index("userid")["reason"].to_dict()
+    assert set(reasons) == {"u1", "u4"}  # u3's exempt Saturday has nothing to push
+    assert reasons["u1"] == (
+        "exempt (in no attendance group); set push_exempt: true in rules.yaml to push"
+    )
+    plan, skipped = plan_worklogs(*args, True, True)
+    assert sorted(zip(plan["userid"], plan["kind"], plan["seconds"], strict=True)) == [
+        ("u1", "overtime", 7200),
+        ("u1", "work", 28800),
+        ("u2", "work", 28800),
+    ]
+    assert "(exempt)" in plan.loc[plan["userid"] == "u1", "comment"].iloc[0]
+    assert skipped.set_index("userid")["reason"].to_dict() == {
+        "u4": "unmapped: " + mapping.set_index("userid").at["u4", "reason"]
+    }
 
 
 def planned(key, seconds, issue="ATT-1", user="a1"):
