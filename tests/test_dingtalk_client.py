@@ -12,6 +12,7 @@ from attendance_pipeline.dingtalk import (
     DingTalkAuthError,
     DingTalkClient,
     DingTalkHorizonError,
+    DingTalkHrmPermissionError,
     DingTalkOptions,
     DingTalkPermissionError,
     DingTalkQuotaExceeded,
@@ -223,3 +224,53 @@ def test_dates_beyond_the_horizon_are_refused_before_any_call(dingtalk_sim):
     with pytest.raises(DingTalkHorizonError, match="180 days"):
         client.attendance(["012345"], TODAY - timedelta(days=200), TODAY - timedelta(days=1))
     assert sim.calls()["metered_this_month"] == 0
+
+
+def test_the_group_map_covers_everyone_who_punches(dingtalk_sim):
+    sim, url = dingtalk_sim(employees=250)
+    client = make_client(url, group_page_size=1)  # one group per page: paging is exercised
+    boss = next(u["userid"] for u in client.list_users() if u.get("boss"))
+    groups = client.attendance_group_map(boss)
+    truth = sim.truth_groups()
+    expected = {uid: int(gid) for gid, ids in truth["members"].items() for uid in ids}
+    assert groups == expected
+    assert set(groups.values()) == {9001, 9002}
+    everyone = {u["userid"] for u in sim.truth_users()}
+    assert everyone - groups.keys() == set(truth["no_group"]) != set()
+    by_api = sim.calls()["by_api"]
+    assert by_api["topapi/attendance/getsimplegroups"]["ok"] == 2
+    assert by_api["topapi/attendance/group/memberusers/list"]["ok"] == 3  # 9001 has two pages
+    # Group calls are attendance APIs: metered, and counted the same on both sides.
+    assert client.metered_total == sim.calls()["metered_this_month"] == 5
+
+
+def test_leavers_come_with_their_last_work_day(dingtalk_sim):
+    sim, url = dingtalk_sim()
+    client = make_client(url, hrm_page_size=1)
+    leavers = client.leavers()
+    truth = sim.truth_leavers()
+    assert [lv["userid"] for lv in leavers] == [t["userId"] for t in truth]
+    assert [lv["last_work_date"] for lv in leavers] == [
+        TODAY - timedelta(days=10),
+        TODAY - timedelta(days=25),
+    ]
+    for leaver, info in zip(leavers, truth, strict=True):
+        assert leaver["name"] == info["name"]
+        assert leaver["dept_ids"] == [d["dept_id"] for d in info["deptList"]]
+        assert leaver["main_dept_id"] == info["mainDeptId"]
+    recent = client.leavers(since=TODAY - timedelta(days=15))
+    assert [lv["userid"] for lv in recent] == [truth[0]["userId"]]
+    assert client.metered_total == 0  # HR APIs are not metered
+    assert sim.calls()["metered_this_month"] == 0
+
+
+def test_a_missing_hr_permission_names_what_to_grant(dingtalk_sim):
+    sim, url = dingtalk_sim(denied_apis=("hrm",))
+    client = make_client(url)
+    with pytest.raises(DingTalkHrmPermissionError) as caught:
+        client.leavers()
+    message = str(caught.value)
+    assert isinstance(caught.value, DingTalkPermissionError)
+    assert "智能人事" in message and "developer console" in message
+    assert "Forbidden.AccessDenied.AccessTokenPermissionDenied" in message
+    assert sim.calls()["by_api"]["hrm/employees/dismissions"]["total"] == 1  # not retried

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -856,3 +857,215 @@ def test_cli_serves_until_sigterm() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# ------------------------------------------------------------------------- groups and leavers
+
+GROUPS = "/topapi/attendance/getsimplegroups"
+MEMBERS = "/topapi/attendance/group/memberusers/list"
+DISMISSIONS = "/v1.0/hrm/employees/dismissions"
+INFOS = "/v1.0/hrm/employees/dimissionInfos"
+PILOT = {22, 6}  # config/pipeline.yaml scope; both departments have no sub-departments
+
+
+def new_get(url: str, path: str, token: str, params: dict[str, Any]) -> requests.Response:
+    headers = {"x-acs-dingtalk-access-token": token}
+    return requests.get(f"{url}{path}", headers=headers, params=params, timeout=10)
+
+
+def all_members(url: str, token: str, group_id: int, op: str) -> list[str]:
+    members: list[str] = []
+    cursor = 0
+    while True:
+        body = {"op_user_id": op, "group_id": group_id, "cursor": cursor}
+        reply = legacy_json(url, MEMBERS, token, body)
+        assert reply["errcode"] == 0, reply
+        members.extend(reply["result"]["result"])
+        if not reply["result"]["has_more"]:
+            return members
+        cursor = reply["result"]["cursor"]
+
+
+def test_groups_and_members_are_served_with_paging(dingtalk_sim: SimFactory) -> None:
+    sim, url = dingtalk_sim(employees=250)
+    token = legacy_token(url)
+    first = legacy_json(url, GROUPS, token, {"offset": 0, "size": 1})
+    assert first["errcode"] == 0 and first["result"]["has_more"] is True
+    second = legacy_json(url, GROUPS, token, {"offset": 1, "size": 1})
+    assert second["result"]["has_more"] is False
+    groups = first["result"]["groups"] + second["result"]["groups"]
+    assert [g["group_id"] for g in groups] == [9001, 9002]
+    assert {"group_id", "group_name", "type", "member_count"} <= groups[0].keys()
+    whole = legacy_json(url, GROUPS, token, {"offset": 0, "size": 10})["result"]
+    assert whole["groups"] == groups and whole["has_more"] is False
+    for size in (0, 11):
+        assert legacy_json(url, GROUPS, token, {"offset": 0, "size": size})["errcode"] == 40035
+
+    boss = next(u["userid"] for u in sim.truth_users() if u["boss"])
+    members = {g["group_id"]: all_members(url, token, g["group_id"], boss) for g in groups}
+    assert len(members[9001]) > 100  # more than one page of 100
+    for g in groups:
+        assert g["member_count"] == len(members[g["group_id"]]) == len(set(members[g["group_id"]]))
+    truth = sim.truth_groups()
+    assert {int(k): v for k, v in truth["members"].items()} == members
+    everyone = {u["userid"] for u in sim.truth_users()}
+    grouped = set(members[9001]) | set(members[9002])
+    assert not set(members[9001]) & set(members[9002])
+    assert everyone - grouped == set(truth["no_group"]) and truth["no_group"]
+
+    bad_group = {"op_user_id": boss, "group_id": 1234, "cursor": 0}
+    assert legacy_json(url, MEMBERS, token, bad_group)["errcode"] == 40035
+    no_op = {"op_user_id": "nobody", "group_id": 9001, "cursor": 0}
+    assert legacy_json(url, MEMBERS, token, no_op)["errcode"] == 40035
+    unknown = legacy_json(url, GROUPS, "not-a-token", {"offset": 0, "size": 10})
+    assert unknown["errcode"] in (40001, 40014, 42001)
+    sim.deny_api("topapi/attendance/getsimplegroups")
+    denied = legacy_json(url, GROUPS, token, {"offset": 0, "size": 10})
+    assert denied["errcode"] == 88 and denied["sub_code"] == "60011"
+    # Attendance APIs are metered: every served group call counted, errors not.
+    calls = sim.calls()["by_api"]
+    assert calls["topapi/attendance/getsimplegroups"]["metered"] == 3
+    member_calls = calls["topapi/attendance/group/memberusers/list"]
+    assert member_calls["metered"] == member_calls["ok"] == 3  # 2 pages + 1
+
+
+def test_no_group_people_have_no_results_and_the_late_group_works_ten_to_seven(
+    dingtalk_sim: SimFactory,
+) -> None:
+    sim, url = dingtalk_sim()
+    token = legacy_token(url)
+    truth = sim.truth_groups()
+    no_group = truth["no_group"]
+    late = truth["members"]["9002"]
+    d_from, d_to = date(2026, 10, 1), date(2026, 11, 19)
+    assert sim.truth_attendance(d_from, d_to, no_group) == []
+    weeks = [(d_from + timedelta(days=7 * k)) for k in range(7)]
+    for start in weeks:
+        end = min(start + timedelta(days=6), d_to)
+        assert attendance_all(url, token, no_group, start, end) == []
+    # Approvals still exist for them (leave, trips, overtime), never a 补卡.
+    approvals = sim.truth_approvals(date(2026, 6, 1), d_to, no_group)
+    assert approvals and all(a["bizType"] != 4 for a in approvals)
+
+    records = attendance_all(url, token, late, date(2026, 11, 9), date(2026, 11, 13))
+    assert records and {r["groupId"] for r in records} == {9002}
+    for r in records:
+        hour = 10 if r["checkType"] == "OnDuty" else 19
+        assert r["baseCheckTime"] == ms(to_date(r["workDate"]), hour)
+    month = sim.truth_attendance(date(2026, 9, 1), date(2026, 11, 19), late)
+    late_minutes = [
+        (r["userCheckTime"] - r["baseCheckTime"]) / 60_000
+        for r in month
+        if r["timeResult"] in ("Late", "SeriousLate")
+    ]
+    assert late_minutes and min(late_minutes) >= 5  # late relative to 10:00, not 09:00
+    normal_on = [
+        datetime.fromtimestamp(r["userCheckTime"] / 1000, CN).hour
+        for r in month
+        if r["checkType"] == "OnDuty" and r["timeResult"] == "Normal" and "recordId" in r
+    ]
+    assert normal_on and min(normal_on) >= 9 and max(normal_on) <= 10
+    standard = sim.truth_attendance(date(2026, 11, 9), date(2026, 11, 13), truth["members"]["9001"])
+    assert {r["baseCheckTime"] - r["workDate"] for r in standard} == {9 * 3_600_000, 18 * 3_600_000}
+
+
+@pytest.mark.parametrize("seed", [5, 7])
+def test_the_pilot_departments_have_no_leavers_and_no_group_less_people(seed: int) -> None:
+    sim = DingTalkSimulator(DingTalkSimConfig(seed=seed, employees=60, today=TODAY))
+    people = {u["userid"]: u for u in sim.company.users()}
+    no_group = [uid for uid in people if sim.company.group_of(uid) is None]
+    leavers = [d["userId"] for d in sim.company.leavers()]
+    assert 2 <= len(no_group) <= 3 and len(leavers) == 2
+    assert not set(no_group) & set(leavers)
+    for uid in [*no_group, *leavers]:
+        assert not PILOT & set(people[uid]["dept_id_list"]), (uid, people[uid])
+    outside = [uid for uid in no_group if not PILOT & set(people[uid]["dept_id_list"])]
+    assert outside
+    pilot_now = [u for u in sim.truth_users() if PILOT & set(u["dept_id_list"])]
+    if seed == 5:
+        assert len(pilot_now) == 10  # the demo's pilot head-count
+    last_days = sorted(sim.company.last_work_day(uid) for uid in leavers)
+    assert last_days == [TODAY - timedelta(days=25), TODAY - timedelta(days=10)]
+
+
+def test_leavers_drop_out_after_their_last_day_and_the_hr_api_lists_them(
+    dingtalk_sim: SimFactory,
+) -> None:
+    sim, url = dingtalk_sim()
+    token = legacy_token(url)
+    leaver = sim.truth_leavers()[0]  # the latest: last work day 10 days before the clock
+    uid, last = leaver["userId"], to_date(leaver["lastWorkDay"])
+    assert last == TODAY - timedelta(days=10)
+    dept = leaver["deptList"][0]["dept_id"]
+
+    def listed(dept_id: int) -> set[str]:
+        body = {"dept_id": dept_id, "cursor": 0, "size": 100}
+        return {
+            u["userid"]
+            for u in legacy_json(url, "/topapi/v2/user/list", token, body)["result"]["list"]
+        }
+
+    assert uid not in listed(dept)
+    assert uid not in {u["userid"] for u in sim.truth_users()}
+    records = attendance_all(url, token, [uid], last - timedelta(days=6), last)
+    assert records and max(to_date(r["workDate"]) for r in records) <= last
+    assert (
+        attendance_all(url, token, [uid], last + timedelta(days=1), last + timedelta(days=7)) == []
+    )
+    after = sim.truth_approvals(last + timedelta(days=1), TODAY + timedelta(days=30), [uid])
+    assert after == []
+
+    # Before the clock passes the last work day they are still employed, and not a leaver yet.
+    sim.set_today(last)
+    assert uid in listed(dept)
+    assert uid not in {d["userId"] for d in sim.truth_leavers()}
+    sim.set_today(TODAY)
+
+    new = new_token(url)
+    page = new_get(url, DISMISSIONS, new, {"maxResults": 1, "nextToken": 0})
+    assert page.status_code == 200, page.text
+    first = page.json()
+    assert first == {"userIdList": [uid], "hasMore": True, "nextToken": 1}
+    rest = new_get(url, DISMISSIONS, new, {"maxResults": 50, "nextToken": 1}).json()
+    assert rest["hasMore"] is False and len(rest["userIdList"]) == 1
+    ids = first["userIdList"] + rest["userIdList"]
+    infos = new_get(url, INFOS, new, {"userIdList": json.dumps([*ids, "nobody"])})
+    assert infos.status_code == 200, infos.text
+    result = infos.json()["result"]
+    assert result == sim.truth_leavers()
+    assert {"userId", "name", "lastWorkDay", "mainDeptId", "deptList"} <= result[0].keys()
+    for params in ({"maxResults": 51}, {"nextToken": 0}, {"maxResults": "x"}):
+        bad = new_get(url, DISMISSIONS, new, params)
+        assert bad.status_code == 400 and bad.json()["code"] == "InvalidParameter"
+    too_many = new_get(url, INFOS, new, {"userIdList": json.dumps([f"u{i}" for i in range(51)])})
+    assert too_many.status_code == 400
+    assert new_get(url, INFOS, "bad-token", {"userIdList": json.dumps(ids)}).status_code in (
+        400,
+        401,
+    )
+    # Not metered (an HR API, like the contacts APIs).
+    assert sim.calls()["by_api"]["hrm/employees/dismissions"]["metered"] == 0
+
+
+def test_the_hr_api_can_be_denied(dingtalk_sim: SimFactory) -> None:
+    sim, url = dingtalk_sim(denied_apis=("hrm",))
+    new = new_token(url)
+    for path, params in ((DISMISSIONS, {"maxResults": 50}), (INFOS, {"userIdList": '["a"]'})):
+        reply = new_get(url, path, new, params)
+        assert reply.status_code == 403
+        body = reply.json()
+        assert body["code"] == "Forbidden.AccessDenied.AccessTokenPermissionDenied"
+        assert body["message"] and body["requestid"]
+    requests.post(f"{url}/_sim/allow", json={"api": "hrm"}, timeout=5).raise_for_status()
+    assert new_get(url, DISMISSIONS, new, {"maxResults": 50}).status_code == 200
+    requests.post(f"{url}/_sim/deny", json={"api": "hrm"}, timeout=5).raise_for_status()
+    assert new_get(url, DISMISSIONS, new, {"maxResults": 50}).status_code == 403
+    assert requests.get(f"{url}/_sim/truth/leavers", timeout=5).json() == sim.truth_leavers()
+    assert requests.get(f"{url}/_sim/truth/groups", timeout=5).json() == sim.truth_groups()
+
+
+def test_the_cli_flag_denies_the_hr_api() -> None:
+    from attendance_pipeline.simulators.dingtalk.server import build_arg_parser
+
+    args = build_arg_parser().parse_args(["--deny-api", "hrm", "--deny-api", "attendance/list"])
+    assert args.deny_api == ["hrm", "attendance/list"]
