@@ -195,10 +195,36 @@ def _adjustments(
 
 
 def write_month(con: duckdb.DuckDBPyConnection, month: str, rows: pa.Table) -> int:
-    """Replace an open month's rows in one transaction."""
+    """Replace an open month's rows in one transaction; returns the rows written (0 when the
+    month already holds exactly these rows: a re-run leaves the table as it was, `computed_at`
+    included)."""
     if month in locked_months(con):
         raise PayrollError(f"payroll month {month} is locked; its rows do not change")
+    if _same_rows(con, month, rows):
+        return 0
     return replace_rows(con, "payroll_monthly", PAYROLL_MONTHLY, rows, "month = ?", [month])
+
+
+def _same_rows(con: duckdb.DuckDBPyConnection, month: str, rows: pa.Table) -> bool:
+    columns = [n for n in PAYROLL_MONTHLY.names if n != "computed_at"]
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    con.register("_candidate", rows)
+    try:
+        differing = scalar(
+            con,
+            f"""
+            SELECT count(*) FROM (
+                (SELECT {quoted} FROM payroll_monthly WHERE month = ?
+                 EXCEPT ALL SELECT {quoted} FROM _candidate)
+                UNION ALL
+                (SELECT {quoted} FROM _candidate
+                 EXCEPT ALL SELECT {quoted} FROM payroll_monthly WHERE month = ?))
+            """,
+            [month, month],
+        )
+    finally:
+        con.unregister("_candidate")
+    return differing == 0 and rows.num_rows > 0
 
 
 def lock_month(con: duckdb.DuckDBPyConnection, month: str, by: str) -> int:

@@ -1,57 +1,53 @@
-"""Quality gates really block the load: each corruption makes the right check fail with metadata
-naming the cause, and zero worklogs reach the PM system — within one run, and when the push runs
-later in a separate run."""
+"""Systemic breaks still block everything (issue 10): a raw schema or value change at DingTalk,
+or a PM system that lists no accounts, fails its gate with ERROR severity and the cause in the
+metadata; zero worklogs reach the PM system, the published finance tables stay exactly as they
+were, and the sync exits 1 — within one run, and when the push runs later in a separate run."""
 
 from datetime import date
 
 import dagster as dg
+import duckdb
 import pytest
-import yaml
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
 from attendance_pipeline.definitions import build_definitions
-from attendance_pipeline.sync import run_sync
+from attendance_pipeline.pm.jira import JiraWorklogStore
+from attendance_pipeline.sync import EXIT_FAILED, EXIT_OK, run_sync
 from tests.conftest import resource
 from tests.test_delivery import WEEK
 
-WORKDAY = date(2026, 11, 10)
+PUBLISHED = {
+    "effective_hours": "SELECT * FROM effective_hours ORDER BY userid, work_date",
+    "payroll_monthly": "SELECT * FROM payroll_monthly ORDER BY month, kind, userid, original_date",
+    "held_back": 'SELECT * FROM held_back ORDER BY "check", userid, work_date, first_seen',
+}
 
 
-def corrupt(sim, kind: str) -> None:
-    """Make the simulated DingTalk return one corrupted result."""
+def published(settings) -> dict[str, list[tuple]]:
+    """Every published table's rows, every column (computed_at included)."""
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        names = con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+        tables = {r[0] for r in names}
+        return {t: con.execute(sql).fetchall() for t, sql in PUBLISHED.items() if t in tables}
+
+
+def break_dingtalk(sim, kind: str) -> None:
+    """DingTalk changes its reply for everyone (the source itself is broken)."""
     company = sim.company
-    original = company.attendance
-    victim = sorted(u["userid"] for u in sim.truth_users())[0]
+    original = type(company).attendance.__get__(company)
 
     def attendance(userid, day, today):
         records = original(userid, day, today)
-        if userid != victim or day != WORKDAY or not records:
-            return records
-        if kind == "missing_employee_day":
-            return []
-        if kind == "duplicated_check_point":
-            return [*records, {**records[0], "id": records[0]["id"] + 10_000_000}]
-        if kind == "unknown_time_result":
-            return [{**records[0], "timeResult": "Bogus"}, *records[1:]]
-        if kind == "row_outside_partition":
-            moved = records[0]["workDate"] + 20 * 86_400_000
-            return [{**records[0], "workDate": moved}, *records[1:]]
+        if kind == "time_result_renamed":  # an enum change: every value lower-cased
+            return [{**r, "timeResult": r["timeResult"].lower()} for r in records]
+        if kind == "duplicated_everywhere":  # every check point twice, under new ids
+            return [*records, *({**r, "id": r["id"] + 10_000_000} for r in records)]
         raise AssertionError(kind)
 
     company.attendance = attendance  # type: ignore[method-assign]
-
-
-EXPECTED = {
-    "missing_employee_day": ("effective_hours", "inputs_complete", str(WORKDAY)),
-    "duplicated_check_point": ("raw_attendance", "raw_attendance_valid", "userid, work_date"),
-    "unknown_time_result": ("raw_attendance", "raw_attendance_valid", "Bogus"),
-    "row_outside_partition": ("raw_attendance", "raw_attendance_valid", "work_date"),
-    "unmapped_in_scope_user": ("user_mapping", "mapping_valid", "unmapped"),
-    "plan_disagrees_with_hours": ("worklog_plan", "plan_valid", "seconds"),
-}
 
 
 def push_only_run(defs: dg.Definitions, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
@@ -74,50 +70,54 @@ def check_evaluation(instance, asset: str, name: str):
     return record.event.dagster_event.event_specific_data
 
 
-@pytest.mark.parametrize("corruption", sorted(EXPECTED))
-def test_each_corruption_fails_its_gate_and_nothing_is_pushed(
-    pipeline, pm_sim, monkeypatch, corruption
-):
+def with_jira(pipeline, pm_sim):
     sim, settings, defs, instance = pipeline
     pm, url = pm_sim()
     defs = build_definitions(
         settings, {"dingtalk": defs.resources["dingtalk"], "pm": resource("jira", url)}
     )
-    if corruption == "unmapped_in_scope_user":
-        (settings.config_dir / "pipeline.yaml").write_text(
-            yaml.safe_dump({"scope": {"departments": [1], "users": []}}), encoding="utf-8"
-        )
-    elif corruption == "plan_disagrees_with_hours":
-        from attendance_pipeline.pm import plan as planning
+    return sim, settings, defs, instance, pm
 
-        original = planning.split_minutes
-        monkeypatch.setattr(
-            planning, "split_minutes", lambda total, shares: original(total + 30, shares)
-        )
+
+@pytest.mark.parametrize(
+    ("kind", "asset", "check", "cause"),
+    [
+        ("time_result_renamed", "raw_attendance", "raw_attendance_valid", "normal"),
+        ("duplicated_everywhere", "raw_attendance", "raw_attendance_valid", "duplicated"),
+        ("empty_pm_user_list", "user_mapping", "mapping_valid", "no user accounts"),
+    ],
+)
+def test_a_systemic_break_blocks_everything(
+    pipeline, pm_sim, monkeypatch, kind, asset, check, cause
+):
+    sim, settings, defs, instance, pm = with_jira(pipeline, pm_sim)
+    clean = run_sync(defs, *WEEK, instance=instance)
+    assert clean.exit_code == EXIT_OK, clean.render()
+    before, writes = published(settings), pm.calls()["writes"]
+    assert before["effective_hours"] and before["payroll_monthly"]
+
+    if kind == "empty_pm_user_list":
+        monkeypatch.setattr(JiraWorklogStore, "list_users", lambda self: [])
     else:
-        corrupt(sim, corruption)
-
+        break_dingtalk(sim, kind)
     summary = run_sync(defs, *WEEK, instance=instance)
-    asset, check, cause = EXPECTED[corruption]
-    assert not summary.success
+    assert summary.exit_code == EXIT_FAILED, summary.render()
     assert f"{asset}:{check}" in summary.failed_checks, summary.render()
     evaluation = check_evaluation(instance, asset, check)
-    assert evaluation.passed is False
+    assert evaluation.passed is False and evaluation.severity == dg.AssetCheckSeverity.ERROR
     assert cause in str(evaluation.metadata["failures"].value), evaluation.metadata
-    assert pm.calls()["writes"] == 0 and pm.worklogs("jira") == []
+    assert f"BLOCKED by {asset}:{check}" in summary.render()
+    assert pm.calls()["writes"] == writes
+    assert published(settings) == before
 
 
-def test_a_later_separate_push_refuses_while_a_gate_fails(pipeline, pm_sim):
-    sim, settings, defs, instance = pipeline
-    pm, url = pm_sim()
-    defs = build_definitions(
-        settings, {"dingtalk": defs.resources["dingtalk"], "pm": resource("jira", url)}
-    )
+def test_a_later_separate_push_refuses_while_a_systemic_gate_fails(pipeline, pm_sim):
+    sim, settings, defs, instance, pm = with_jira(pipeline, pm_sim)
     # A clean dry run leaves a plan in the lake (and writes nothing).
     assert run_sync(defs, *WEEK, instance=instance, dry_run=True).success
-    # DingTalk then returns a corrupted result: the gate fails, downstream is skipped.
-    corrupt(sim, "unknown_time_result")
-    assert not run_sync(defs, *WEEK, instance=instance).success
+    # DingTalk then changes its values for everyone: the gate fails, downstream is skipped.
+    break_dingtalk(sim, "time_result_renamed")
+    assert run_sync(defs, *WEEK, instance=instance).exit_code == EXIT_FAILED
     # Someone launches only the push, for the same days, in a separate run.
     result = push_only_run(defs, instance)
     assert not result.success
@@ -128,16 +128,12 @@ def test_a_later_separate_push_refuses_while_a_gate_fails(pipeline, pm_sim):
     # Fixed at the source and re-run: the gates pass and the push goes through.
     sim.company.attendance = type(sim.company).attendance.__get__(sim.company)
     fixed = run_sync(defs, *WEEK, instance=instance)
-    assert fixed.success, fixed.render()
+    assert fixed.exit_code == EXIT_OK, fixed.render()
     assert len(pm.worklogs("jira")) == fixed.worklogs["created"] > 0
 
 
 def test_a_clean_month_passes_every_gate(pipeline, pm_sim):
-    _, settings, defs, instance = pipeline
-    _, url = pm_sim()
-    defs = build_definitions(
-        settings, {"dingtalk": defs.resources["dingtalk"], "pm": resource("jira", url)}
-    )
+    _, settings, defs, instance, _ = with_jira(pipeline, pm_sim)
     month = (date(2026, 10, 1), date(2026, 10, 31))
     summary = run_sync(defs, *month, instance=instance)
     assert summary.success and not summary.failed_checks, summary.render()
@@ -149,6 +145,8 @@ def test_a_clean_month_passes_every_gate(pipeline, pm_sim):
     ]
     assert {e.check_name for e in evaluations} >= {
         "roster_valid", "raw_attendance_valid", "raw_approvals_valid", "inputs_complete",
-        "hours_valid", "mapping_valid", "plan_valid", "reconciled",
+        "hours_valid", "held_back_share", "mapping_valid", "plan_valid", "reconciled",
     }  # fmt: skip
+    blocking = {"inputs_complete", "hours_valid", "held_back_share", "raw_attendance_valid"}
+    assert all(e.passed for e in evaluations if e.check_name in blocking)
     assert all(e.passed for e in evaluations if e.severity == dg.AssetCheckSeverity.ERROR)

@@ -41,7 +41,7 @@ def payroll_monthly(
                 metadata={"locked": True, "rows": int(rows), "changed": False}
             )
         table = finance.compute_month(con, month)
-        finance.write_month(con, month, table)
+        changed = finance.write_month(con, month, table) > 0
         days = con.execute(
             "SELECT * FROM effective_hours WHERE strftime(work_date, '%Y-%m') = ?", [month]
         ).df()
@@ -57,7 +57,9 @@ def payroll_monthly(
     return dg.MaterializeResult(
         metadata={
             "locked": False,
+            "changed": changed,
             "rows": len(frame),
+            "pending_days": int(frame["pending_days"].sum()),
             "employees": int(frame.loc[frame["kind"] == "regular", "userid"].nunique()),
             "effective_hours_total": float(frame["effective_hours"].sum()),
             "adjustment_rows": len(adjustments),
