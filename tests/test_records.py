@@ -5,6 +5,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from attendance_pipeline.china_time import SHANGHAI
@@ -14,6 +15,8 @@ from attendance_pipeline.dingtalk.records import (
     approvals_frame,
     attendance_frame,
     roster_frame,
+    stored_roster_users,
+    with_leavers,
 )
 from attendance_pipeline.schemas import RAW_APPROVALS, RAW_ATTENDANCE, ROSTER, to_table
 
@@ -112,3 +115,43 @@ def test_schema_mismatch_names_the_columns():
     with pytest.raises(ValueError, match=r"missing \['id'\]"):
         to_table(frame.drop(columns=["id"]), RAW_ATTENDANCE, "asset raw_attendance")
     assert isinstance(to_table(frame, RAW_ATTENDANCE, "x"), pa.Table)
+
+
+def test_roster_carries_groups_and_ends_a_leaver_at_the_last_work_day(tmp_path):
+    users = sample("dingtalk_user_list.json")["result"]["list"]
+    days = [date(2025, 11, 9), date(2025, 11, 10), date(2025, 11, 11)]
+    groups = {"012345": 9001}
+    leaver = {"userid": "gone1", "last_work_date": date(2025, 11, 10), "name": "离职者"}
+    merged, group_map, last = with_leavers(
+        users, groups, [{**leaver, "dept_ids": [41], "main_dept_id": 41}], {}
+    )
+    assert group_map == {"012345": 9001, "gone1": 9001}  # no stored row: the usual group
+    frame = roster_frame(merged, days, PULLED, (), group_map, last)
+    rows = to_table(frame, ROSTER, "t").to_pylist()
+    gone = [r for r in rows if r["userid"] == "gone1"]
+    assert [r["snapshot_date"] for r in gone] == days[:2]
+    assert {r["last_work_date"] for r in gone} == {date(2025, 11, 10)}
+    assert gone[0]["name"] == "离职者" and gone[0]["dept_ids"] == [41]
+    others = [r for r in rows if r["userid"] != "gone1"]
+    assert {r["attendance_group_id"] for r in others if r["userid"] == "012345"} == {9001}
+    assert {r["attendance_group_id"] for r in others if r["userid"] != "012345"} == {None}
+    assert all(r["last_work_date"] is None for r in others)
+
+    # The lake's latest row fills what the HR API lacks (title, hire date, group).
+    folder = tmp_path / "dingtalk_roster"
+    folder.mkdir()
+    old = roster_frame(
+        [{"userid": "gone1", "name": "旧名", "title": "会计", "dept_id_list": [5]}],
+        [date(2025, 11, 8)],
+        PULLED,
+        (),
+        {"gone1": 9002},
+    )
+    pq.write_table(to_table(old, ROSTER, "t"), folder / "2025-11-08.parquet")
+    stored = stored_roster_users(folder, {"gone1", "never-stored"})
+    assert set(stored) == {"gone1"} and stored["gone1"]["title"] == "会计"
+    _, group_map, _ = with_leavers(users, groups, [{**leaver, "dept_ids": []}], stored)
+    merged, _, _ = with_leavers(users, groups, [{**leaver, "dept_ids": []}], stored)
+    gone_user = next(u for u in merged if u["userid"] == "gone1")
+    assert group_map["gone1"] == 9002
+    assert gone_user["name"] == "离职者" and gone_user["dept_id_list"] == [5]
