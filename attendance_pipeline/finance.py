@@ -107,7 +107,9 @@ def compute_month(con: duckdb.DuckDBPyConnection, month: str) -> pa.Table:
         WITH hours AS (
             SELECT userid,
                    arg_max(name, work_date) AS name, arg_max(dept_id, work_date) AS dept_id,
-                   count(*) FILTER (WHERE status <> 'rest') AS workdays,
+                   count(*) FILTER (
+                       WHERE status <> 'rest' AND NOT (status = 'exempt' AND day_type <> 'workday')
+                   ) AS workdays,
                    round(sum(effective_hours), 2) AS effective_hours,
                    round(sum(overtime_hours), 2) AS overtime_hours,
                    round(sum(leave_hours), 2) AS leave_hours,

@@ -15,6 +15,7 @@ COLOURS = {
     "normal": "#4e79a7", "late": "#f28e2b", "serious_late": "#e15759", "late_and_early": "#ff9da7",
     "early_leave": "#edc948", "missing_punch": "#b07aa1", "absent": "#9c755f",
     "leave": "#bab0ac", "business_trip": "#59a14f", "override": "#76b7b2", "rest": "#dddddd",
+    "exempt": "#86bcb6",
 }  # fmt: skip
 
 

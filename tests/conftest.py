@@ -53,9 +53,23 @@ REPO_CONFIG = Path(__file__).resolve().parent.parent / "config"
 
 
 @pytest.fixture
-def pipeline(dingtalk_sim, tmp_path, monkeypatch):
+def pipeline(pipeline_for):
     """(sim, settings, defs, instance): the pipeline on a fresh simulator, data and config."""
-    sim, url = dingtalk_sim(today=SIM_TODAY)
+    return pipeline_for()
+
+
+@pytest.fixture
+def pipeline_for(dingtalk_sim, tmp_path, monkeypatch):
+    """Factory: pipeline_for(**simulator_overrides) -> (sim, settings, defs, instance)."""
+
+    def build(**overrides: Any):
+        return _pipeline(dingtalk_sim, tmp_path, monkeypatch, **overrides)
+
+    return build
+
+
+def _pipeline(dingtalk_sim, tmp_path, monkeypatch, **overrides: Any):
+    sim, url = dingtalk_sim(today=SIM_TODAY, **overrides)
     monkeypatch.setenv("ATTENDANCE_DATA_DIR", str(tmp_path / "data"))
     shutil.copytree(REPO_CONFIG, tmp_path / "config")
     monkeypatch.setenv("ATTENDANCE_CONFIG_DIR", str(tmp_path / "config"))
@@ -105,7 +119,8 @@ def pm_sim():
     started = []
 
     def start(**overrides):
-        sim = PMSimulator(PMSimConfig(seed=7, employees=60, today=SIM_TODAY, **overrides))
+        config = {"seed": 7, "employees": 60, "today": SIM_TODAY, **overrides}
+        sim = PMSimulator(PMSimConfig(**config))
         running = sim.serve(port=0)
         started.append((sim, running))
         return sim, running.url

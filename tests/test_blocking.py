@@ -112,7 +112,7 @@ def test_a_systemic_break_blocks_everything(
 
 
 def test_a_later_separate_push_refuses_while_a_systemic_gate_fails(pipeline, pm_sim):
-    sim, settings, defs, instance, pm = with_jira(pipeline, pm_sim)
+    sim, _, defs, instance, pm = with_jira(pipeline, pm_sim)
     # A clean dry run leaves a plan in the lake (and writes nothing).
     assert run_sync(defs, *WEEK, instance=instance, dry_run=True).success
     # DingTalk then changes its values for everyone: the gate fails, downstream is skipped.
@@ -133,7 +133,7 @@ def test_a_later_separate_push_refuses_while_a_systemic_gate_fails(pipeline, pm_
 
 
 def test_a_clean_month_passes_every_gate(pipeline, pm_sim):
-    _, settings, defs, instance, _ = with_jira(pipeline, pm_sim)
+    _, _, defs, instance, _ = with_jira(pipeline, pm_sim)
     month = (date(2026, 10, 1), date(2026, 10, 31))
     summary = run_sync(defs, *month, instance=instance)
     assert summary.success and not summary.failed_checks, summary.render()

@@ -209,6 +209,7 @@ def worklog_plan(
             company_config.pipeline().scope,
             pm.system,
             rules.push_overtime,
+            rules.push_exempt,
         )
         plans.append(plan)
         skipped_all.append(skipped)

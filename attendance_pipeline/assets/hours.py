@@ -16,12 +16,17 @@ from attendance_pipeline.assets import partitions as per_day
 from attendance_pipeline.assets.partitions import DAILY, window_dates
 from attendance_pipeline.checks import check_result, gates, specs_for
 from attendance_pipeline.holdback import publish_effective_hours
+
 from attendance_pipeline.hours.engine import derive_effective_hours
 from attendance_pipeline.hours.reference import derive_frame
 from attendance_pipeline.reports import department_names, write_report
 from attendance_pipeline.resources.config import ConfigFolder
 from attendance_pipeline.resources.warehouse import WarehouseResource
 from attendance_pipeline.schemas import EFFECTIVE_HOURS, to_table
+
+# Day types decided without a holiday calendar: DingTalk's schedule, or Monday–Friday for
+# people who do not punch (docs/rules.md).
+UNCOVERED_SOURCES = ("dingtalk_schedule", "weekdays")
 
 
 @dg.asset(
@@ -98,7 +103,7 @@ def effective_hours(
                 names=holds.names_of(dingtalk_roster),
             )
     uncovered = sorted(
-        {str(d) for d in frame.loc[frame["calendar_source"] == "dingtalk_schedule", "work_date"]}
+        {str(d) for d in frame.loc[frame["calendar_source"].isin(UNCOVERED_SOURCES), "work_date"]}
     )
     if uncovered:
         context.log.warning(
