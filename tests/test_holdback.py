@@ -134,9 +134,7 @@ def test_a_corrupted_employee_day_is_held_back_and_everything_else_flows(
     writes_before = pm.calls()["writes"]
     released = run_sync(defs, *WINDOW, instance=instance)
     assert released.exit_code == EXIT_OK, released.render()
-    assert warehouse(settings, "SELECT count(*) FROM held_back WHERE released_at IS NULL") == [
-        (0,)
-    ]
+    assert warehouse(settings, "SELECT count(*) FROM held_back WHERE released_at IS NULL") == [(0,)]
     assert warehouse(settings, "SELECT count(*) FROM held_back WHERE released_at IS NOT NULL") == [
         (1,)
     ]
