@@ -175,3 +175,38 @@ def test_a_held_day_already_in_the_pm_system_is_left_alone_until_released(pipeli
     assert pm.calls()["writes"] == writes
     assert in_pm(pm) == held_before
     assert summary.worklogs.get("deleted", 0) == 0
+
+
+def test_new_holds_reach_sync_errors_and_the_group_robot_once(pipeline, monkeypatch):
+    from tests.test_automation import Receiver
+
+    sim, settings, defs, instance = pipeline
+    robot = Receiver({"errcode": 0, "errmsg": "ok"})
+    try:
+        monkeypatch.setenv("DINGTALK_ROBOT_WEBHOOK", robot.url)
+        victim = sorted(
+            u["userid"] for u in sim.truth_users() if sim.company.group_of(u["userid"])
+        )[3]
+        corrupt(sim, victim, "duplicated_check_point")
+        assert run_sync(defs, *WINDOW, instance=instance).exit_code == EXIT_HELD_BACK
+        assert len(robot.requests) == 1
+        text = robot.requests[0][1]["markdown"]["text"]
+        assert "raw_attendance_valid" in text and "duplicated check point" in text
+        errors = warehouse(
+            settings,
+            "SELECT operation, partition, key, error_class, message FROM sync_errors "
+            "WHERE error_class = 'HeldBack'",
+        )
+        assert [e[:4] for e in errors] == [
+            ("raw_attendance_valid", str(WORKDAY), victim, "HeldBack")
+        ]
+        assert "Fix:" in errors[0][4]
+        # Still held on the next run: no second alert, no second sync_errors row.
+        assert run_sync(defs, *WINDOW, instance=instance).exit_code == EXIT_HELD_BACK
+        assert len(robot.requests) == 1
+        assert (
+            len(warehouse(settings, "SELECT * FROM sync_errors WHERE error_class = 'HeldBack'"))
+            == 1
+        )
+    finally:
+        robot.close()

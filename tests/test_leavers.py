@@ -70,8 +70,22 @@ def test_a_leaver_is_synced_up_to_the_last_work_day(pipeline):
             "SELECT work_date FROM effective_hours WHERE userid = ? AND work_date >= ?",
             [userid, start],
         ).df()
+        month = f"{last:%Y-%m}"
+        paid = con.execute(
+            "SELECT effective_hours, workdays FROM payroll_monthly "
+            "WHERE month = ? AND userid = ? AND kind = 'regular'",
+            [month, userid],
+        ).fetchall()
+        days_of_month = con.execute(
+            "SELECT max(work_date), sum(effective_hours), count(*) FILTER (WHERE status <> 'rest') "
+            "FROM effective_hours WHERE userid = ? AND strftime(work_date, '%Y-%m') = ?",
+            [userid, month],
+        ).fetchone()
     assert max(hours["work_date"].dt.date) == last
     assert len(hours) == 4
+    # Their last payroll month is paid up to the last work day, not short, and nothing after.
+    assert days_of_month[0] == last
+    assert paid == [(days_of_month[1], days_of_month[2])] and paid[0][0] > 0
 
 
 def test_without_the_hr_permission_the_sync_goes_on_without_leavers(pipeline):

@@ -1,6 +1,7 @@
 """The whole pipeline into a real Redmine: a month from the DingTalk simulator lands as time
 entries equal to effective hours; a re-run writes nothing; a hand edit is a conflict; a late 补卡
-updates exactly one entry; a person leaving the pilot scope has their entries deleted."""
+updates exactly one entry; a person leaving the pilot scope has their entries deleted; people
+without a findable account wait while everyone else lands; a systemic break writes nothing."""
 
 import uuid
 from datetime import date, timedelta
@@ -169,9 +170,87 @@ def test_a_month_into_real_redmine(pipeline, redmine):
     assert len(left) == len(now) - gone
 
 
-def test_a_failing_gate_lets_nothing_into_redmine(pipeline, redmine):
+def test_people_without_a_findable_account_wait_and_flow_once_mapped(pipeline, redmine):
+    """Issue 10 case 1 against the real Redmine: two in-scope people whose Redmine accounts carry
+    another e-mail are held back from delivery only; everyone else lands in the same run; once
+    `config/user_mapping.csv` names their accounts, the next run pushes exactly their entries."""
     from attendance_pipeline.pm.redmine import seed_redmine
-    from tests.test_blocking import WEEK, corrupt, push_only_run
+    from attendance_pipeline.sync import EXIT_HELD_BACK, EXIT_OK
+
+    sim, settings, defs, instance = pipeline
+    punches = [u for u in sim.truth_users() if sim.company.group_of(u["userid"]) is not None]
+    team = [u for u in punches if u.get("org_email") or u.get("email")][:6]
+    hidden = {u["userid"] for u in team[:2]}  # their Redmine accounts use a private e-mail
+
+    def mail(user: dict) -> str:
+        address = user.get("org_email") or user.get("email")
+        local = address.split("@")[0]
+        return f"{local}.private@example.org" if user["userid"] in hidden else address
+
+    made = seed_redmine(
+        redmine.url,
+        redmine.admin_key,
+        [
+            {
+                "login": mail(u).split("@")[0],
+                "firstname": u["name"][:1],
+                "lastname": u["name"][1:] or u["name"],
+                "mail": mail(u),
+            }
+            for u in team
+        ],
+        project=f"held-{uuid.uuid4().hex[:6]}",
+        issues=1,
+    )
+    (settings.config_dir / "allocations.csv").write_text(
+        f"userid,dept_id,issue,share\n,1,{made['issue_ids'][0]},1\n", encoding="utf-8"
+    )
+    scope = [u["userid"] for u in team]
+    (settings.config_dir / "pipeline.yaml").write_text(
+        yaml.safe_dump({"scope": {"departments": [], "users": scope}}), encoding="utf-8"
+    )
+    pm = PMResource(system="redmine", base_url=redmine.url, token=redmine.admin_key)
+    defs = build_definitions(settings, {"dingtalk": defs.resources["dingtalk"], "pm": pm})
+    week = (date(2026, 11, 9), date(2026, 11, 15))
+    owner = {str(made["users"][mail(u).split("@")[0]]): u["userid"] for u in team}
+
+    def in_redmine() -> dict:
+        return {
+            (owner[str(e["user"]["id"])], e["spent_on"]): e["hours"]
+            for e in entries(redmine, made["project_id"])
+        }
+
+    first = run_sync(defs, *week, instance=instance)
+    assert first.exit_code == EXIT_HELD_BACK, first.render()
+    mapped = [u for u in scope if u not in hidden]
+    assert in_redmine() == pytest.approx(effective(settings, mapped)) and in_redmine()
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        held = con.execute(
+            'SELECT DISTINCT "check", userid, blocks, fix FROM held_back WHERE released_at IS NULL'
+        ).fetchall()
+        paid = {r[0] for r in con.execute("SELECT userid FROM payroll_monthly").fetchall()}
+    assert {(c, u, b) for c, u, b, _ in held} == {("mapping_valid", u, "delivery") for u in hidden}
+    assert all("config/user_mapping.csv" in fix for *_, fix in held)
+    assert set(scope) <= paid and effective(settings, sorted(hidden))
+
+    with (settings.config_dir / "user_mapping.csv").open("a", encoding="utf-8") as handle:
+        for u in team[:2]:
+            handle.write(f"{u['userid']},{made['users'][mail(u).split('@')[0]]}\n")
+    before = in_redmine()
+    second = run_sync(defs, *week, instance=instance)
+    assert second.exit_code == EXIT_OK, second.render()
+    after = in_redmine()
+    assert {k: v for k, v in after.items() if k not in before} == pytest.approx(
+        effective(settings, sorted(hidden))
+    )
+    assert {k: after[k] for k in before} == before
+    assert second.worklogs["created"] == len(after) - len(before) > 0
+    assert second.worklogs["updated"] == second.worklogs["deleted"] == 0
+
+
+def test_a_systemic_break_lets_nothing_into_redmine(pipeline, redmine):
+    from attendance_pipeline.pm.redmine import seed_redmine
+    from tests.test_blocking import WEEK, break_dingtalk, push_only_run
 
     sim, settings, defs, instance = pipeline
     people = [u for u in sim.truth_users() if u.get("org_email")][:4]
@@ -200,7 +279,7 @@ def test_a_failing_gate_lets_nothing_into_redmine(pipeline, redmine):
     pm = PMResource(system="redmine", base_url=redmine.url, token=redmine.admin_key)
     defs = build_definitions(settings, {"dingtalk": defs.resources["dingtalk"], "pm": pm})
     assert run_sync(defs, *WEEK, instance=instance, dry_run=True).success
-    corrupt(sim, "unknown_time_result")
+    break_dingtalk(sim, "time_result_renamed")
     summary = run_sync(defs, *WEEK, instance=instance)
     assert "raw_attendance:raw_attendance_valid" in summary.failed_checks
     assert entries(redmine, made["project_id"]) == []

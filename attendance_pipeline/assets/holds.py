@@ -94,14 +94,15 @@ def report(
         if change.released:
             context.log.info(f"{change.check}: released {change.released} employee-day(s)")
         for row in change.new.itertuples(index=False):
+            day = f"{pd.Timestamp(row.work_date):%Y-%m-%d}"
             append_sync_error(
                 con,
                 "pipeline",
                 change.check,
-                str(row.work_date),
+                day,
                 str(row.userid),
                 "HeldBack",
-                f"{row.name or row.userid} {row.work_date}: {row.reason}. Fix: {row.fix}",
+                f"{row.name or row.userid} {day}: {row.reason}. Fix: {row.fix}",
             )
         if len(change.new):
             people = change.new.drop_duplicates("userid")
