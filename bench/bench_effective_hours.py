@@ -49,6 +49,7 @@ def generate_lake(folder: Path, employees: int, start: date, end: date) -> None:
     company = Company(seed=7, employees=employees, anchor=end + timedelta(days=20))
     today = end + timedelta(days=20)
     users = company.users()
+    groups = company.group_map()
     userids = [u["userid"] for u in users]
     now = now_in_china()
     for day in days(start, end):
@@ -56,7 +57,7 @@ def generate_lake(folder: Path, employees: int, start: date, end: date) -> None:
         approvals = [a for uid in userids for a in company.approvals_for(uid, day, day, today)]
         unique = {a["approveId"]: a for a in approvals}.values()
         for name, frame, schema in (
-            ("dingtalk_roster", roster_frame(users, [day], now), ROSTER),
+            ("dingtalk_roster", roster_frame(users, [day], now, (), groups), ROSTER),
             ("raw_attendance", attendance_frame(records, now), RAW_ATTENDANCE),
             ("raw_approvals", approvals_frame(list(unique), day, day, now), RAW_APPROVALS),
         ):

@@ -48,7 +48,7 @@ def test_overlapping_syncs_in_two_processes_both_succeed(dingtalk_sim, tmp_path)
             "SELECT count(*), count(DISTINCT (userid, work_date)) FROM effective_hours"
         ).fetchone()
         ids = con.execute("SELECT count(*), count(DISTINCT id) FROM raw_attendance").fetchone()
-    assert rows[0] == rows[1] == len(sim.truth_users()) * 12 - _not_hired(sim)
+    assert rows[0] == rows[1] == _employee_days(sim)
     assert ids[0] == ids[1] == len(sim.truth_attendance(*_days()))
     assert not list((tmp_path / "data" / "lake").rglob(".tmp-*"))
 
@@ -59,13 +59,18 @@ def _days():
     return date(2026, 11, 2), date(2026, 11, 13)
 
 
-def _not_hired(sim) -> int:
+def _employee_days(sim) -> int:
+    """Employee-days of the window: each person from hire to last work day (leavers included)."""
     import pandas as pd
 
     from attendance_pipeline.china_time import days
 
+    def local(ms: int):
+        return pd.Timestamp(ms, unit="ms", tz="Asia/Shanghai").date()
+
+    last = {leaver["userId"]: local(leaver["lastWorkDay"]) for leaver in sim.company.leavers()}
     count = 0
-    for user in sim.truth_users():
-        hired = pd.Timestamp(user["hired_date"], unit="ms", tz="Asia/Shanghai").date()
-        count += sum(1 for d in days(*_days()) if d < hired)
+    for user in sim.company.users():
+        hired, leaves = local(user["hired_date"]), last.get(user["userid"])
+        count += sum(1 for d in days(*_days()) if hired <= d and (leaves is None or d <= leaves))
     return count

@@ -68,8 +68,9 @@ def build_month() -> Month:
     now = now_in_china()
     departments = sim.truth_departments()
     users = sim.truth_users()
-    roster = roster_frame(users, days(START, END), now, departments)
-    previous = roster_frame(users, [START - timedelta(days=1)], now, departments)
+    groups = sim.company.group_map()
+    roster = roster_frame(users, days(START, END), now, departments, groups)
+    previous = roster_frame(users, [START - timedelta(days=1)], now, departments, groups)
     attendance = attendance_frame(sim.truth_attendance(START, END), now)
     approvals = approvals_frame(sim.truth_approvals(START, END), START, END, now)
     rules, calendar = load_rules(CONFIG / "rules.yaml"), WorkCalendar.load(CONFIG / "calendar.csv")
@@ -128,12 +129,16 @@ def month() -> Month:
 
 def all_gates(m: Month) -> dict[str, GateResult]:
     """Every gate on the month, by check name."""
-    results = [
-        gates.roster_gate(m.roster, m.previous_roster_rows),
+    judged = [
         gates.raw_attendance_gate(m.attendance, START, END),
         gates.raw_approvals_gate(m.approvals, START, END),
         gates.completeness_gate(m.roster, m.attendance, m.approvals, m.calendar, START, END),
         gates.hours_gate(m.hours, m.rederived, m.roster),
+    ]
+    results = [
+        gates.roster_gate(m.roster, m.previous_roster_rows),
+        *judged,
+        gates.held_back_share_gate(judged, m.hours),
         gates.calendar_gate(days(START, END), m.calendar),
         gates.patterns_gate(m.hours, QualityConfig()),
         gates.mapping_gate(m.mapping),
@@ -172,10 +177,12 @@ def test_a_clean_simulated_month_passes_every_gate(month):
     # The month really was covered: 58 people on 18 workdays, every employee-day re-derived.
     complete = results["inputs_complete"]
     assert len(complete.covered["workdays"]) == 18
-    assert complete.rows_checked == complete.covered["employee_workdays"] > 1000
+    assert complete.rows_checked == complete.covered["employee_workdays"] > 900
+    # People in no attendance group are exempt: counted, never incomplete.
+    assert complete.covered["exempt_employee_workdays"] == 3 * 18
     assert results["hours_valid"].rows_checked == len(month.rederived) > 1700
     assert results["plan_valid"].rows_checked == len(month.plan) > 500
-    assert results["mapping_valid"].covered["in_scope_employees"] > 50
+    assert results["mapping_valid"].covered["in_scope_employee_days"] > 50 * 31
     assert results["unusual_patterns"].covered["full_weeks"] == [
         "2026-10-05",
         "2026-10-12",
@@ -368,18 +375,29 @@ def test_hours_out_of_range_or_disagreeing_with_the_rederivation(month):
     by_user = {(row["userid"], row["work_date"]): row for row in disagree.sample}
     row = by_user[(hours.loc[changed, "userid"], hours.loc[changed, "work_date"].isoformat())]
     assert (row["status"], row["status_rederived"]) == ("normal", "late")
-    totals = failure(result, "expect_column_values_to_be_in_set", "day totals by status")
-    assert {r["status"] for r in totals.sample} >= {"normal", "late"}
-    assert_json_safe(result)
+    # Exactly those two employee-days are held back; the day totals of the rows that agree still
+    # reconcile, so nothing is systemic and the rest of the month flows.
+    assert not result.systemic
+    assert {(r.userid, r.work_date) for r in result.held.itertuples()} == {
+        (hours.loc[i, "userid"], hours.loc[i, "work_date"]) for i in (out, changed)
+    }
+    assert all(result.held["fix"].str.contains("rules bug"))
+    assert not [f for f in result.failures if "day totals" in f.detail]
+    metadata = assert_json_safe(result)
+    assert metadata["held_back_employee_days"] == 2 and metadata["systemic"] is False
 
 
 def test_a_missing_or_duplicated_hours_row(month):
     dropped = month.hours.drop(index=month.hours.index[5])
     result = gates.hours_gate(dropped, month.rederived, month.roster)
-    per_day = failure(result, "expect_column_values_to_be_in_set", "differs from the active")
-    assert per_day.sample[0]["rows"] == per_day.sample[0]["active_employees"] - 1
+    person = failure(result, "expect_column_values_to_be_in_set", "without exactly one row")
+    assert person.sample[0]["present"] == "no hours row"
     only = failure(result, "expect_column_values_to_be_in_set", "re-derivation (status")
     assert only.sample[0]["present"] == "only re-derived"
+    gone = month.hours.loc[month.hours.index[5]]
+    assert [(r.userid, r.work_date) for r in result.held.itertuples()] == [
+        (gone["userid"], gone["work_date"])
+    ]
 
     doubled = pd.concat([month.hours, month.hours.iloc[[5]]], ignore_index=True)
     result = gates.hours_gate(doubled, month.rederived, month.roster)
@@ -395,8 +413,9 @@ def test_an_unmapped_in_scope_user_and_an_account_claimed_twice(month):
     lost, thief, owner = latest[0], latest[1], latest[2]
     mapping.loc[lost, ["status", "pm_user", "reason"]] = ["unmapped", None, "account deleted"]
     mapping.loc[thief, "pm_user"] = mapping.loc[owner, "pm_user"]
-    result = gates.mapping_gate(mapping)
-    unmapped = failure(result, "expect_column_values_to_be_in_set", "in-scope employees")
+    fixes = {mapping.loc[lost, "userid"]: "create a PM account with e-mail ab***@corp.example"}
+    result = gates.mapping_gate(mapping, fixes=fixes)
+    unmapped = failure(result, "expect_column_values_to_be_in_set", "in-scope employee")
     assert unmapped.detail.endswith(": 1 row (unmapped)")
     assert unmapped.sample[0]["userid"] == mapping.loc[lost, "userid"]
     assert unmapped.sample[0]["reason"] == "account deleted"
@@ -405,7 +424,68 @@ def test_an_unmapped_in_scope_user_and_an_account_claimed_twice(month):
         mapping.loc[thief, "userid"],
         mapping.loc[owner, "userid"],
     }
+    # Three people on one day are held back from delivery only, each with their own fix.
+    assert not result.systemic and result.blocks == "delivery"
+    held = result.held.set_index("userid")
+    assert set(held.index) == {mapping.loc[i, "userid"] for i in (lost, thief, owner)}
+    assert set(held["work_date"]) == {END}
+    assert "account deleted" in held.loc[mapping.loc[lost, "userid"], "reason"]
+    assert held.loc[mapping.loc[lost, "userid"], "fix"] == fixes[mapping.loc[lost, "userid"]]
     assert_json_safe(result)
+
+
+def test_mapping_is_systemic_when_the_pm_side_is_broken(month):
+    # The PM system listed no account at all.
+    empty = gates.mapping_gate(month.mapping, accounts=0)
+    assert empty.systemic
+    failure(empty, "expect_column_values_to_be_between", "listed no user accounts")
+    # More than max_unmapped_share of the in-scope people unmapped on the latest day.
+    mapping = month.mapping.copy()
+    scoped = mapping.index[mapping["in_scope"] & (mapping["snapshot_date"] == END)]
+    mapping.loc[scoped[: len(scoped) * 2 // 3], ["status", "pm_user"]] = ["unmapped", None]
+    broken = gates.mapping_gate(mapping, accounts=10)
+    assert broken.systemic
+    failure(broken, "expect_column_values_to_be_between", "in-scope employees unmapped")
+    # A few unmapped people are not systemic.
+    few = month.mapping.copy()
+    few.loc[scoped[:1], ["status", "pm_user"]] = ["unmapped", None]
+    assert not gates.mapping_gate(few, accounts=10).systemic
+
+
+def test_one_bad_raw_row_holds_its_employee_day_a_change_for_everyone_is_systemic(month):
+    attendance = month.attendance.copy()
+    attendance.loc[attendance.index[0], "time_result"] = "Bogus"
+    one = gates.raw_attendance_gate(attendance, START, END)
+    assert not one.passed and not one.systemic
+    first = attendance.iloc[0]
+    assert [(r.userid, r.work_date) for r in one.held.itertuples()] == [
+        (first["userid"], first["work_date"])
+    ]
+    # Every value renamed (DingTalk changed its enum): systemic, nothing held person by person.
+    renamed = month.attendance.assign(time_result=month.attendance["time_result"].str.lower())
+    everyone = gates.raw_attendance_gate(renamed, START, END)
+    assert everyone.systemic
+    assert any("schema or value change" in f.detail for f in everyone.failures)
+    # A column gone: systemic.
+    assert gates.raw_attendance_gate(
+        month.attendance.drop(columns="check_type"), START, END
+    ).systemic
+
+
+def test_held_back_share_stops_a_day_past_the_threshold(month):
+    hours = month.hours
+    day = hours[hours["work_date"] == hours["work_date"].iloc[0]]
+    few = day.head(2)[["userid", "work_date"]].assign(name=None, reason="r", fix="f")
+    many = day.head(len(day) // 2)[["userid", "work_date"]].assign(name=None, reason="r", fix="f")
+
+    def holding(rows):
+        failed = gates.FailedExpectation("x", None, "x", len(rows), [], gates.EMPLOYEE_DAY, rows)
+        return gates.GateResult("inputs_complete", False, "error", len(rows), 1, [failed])
+
+    assert gates.held_back_share_gate([holding(few)], hours).passed
+    stopped = gates.held_back_share_gate([holding(many)], hours)
+    assert stopped.systemic
+    assert stopped.failures[0].sample[0]["held_back"] == len(many)
 
 
 def test_a_plan_that_disagrees_with_effective_hours_or_the_mapping(month):

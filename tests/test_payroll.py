@@ -32,7 +32,10 @@ def table(settings, sql: str, params=()) -> pd.DataFrame:
 def truth_through_rules(sim, settings, start: date, end: date) -> pd.DataFrame:
     """The simulator's ground truth, parsed and run through the reference implementation."""
     now = now_in_china()
-    roster = roster_frame(sim.truth_users(), days(start, end), now)
+    # Everyone employed in the window: today's people and the leavers up to their last day.
+    roster = roster_frame(
+        sim.company.users(), days(start, end), now, (), sim.company.group_map(), _last_days(sim)
+    )
     attendance = attendance_frame(sim.truth_attendance(start, end), now)
     approvals = approvals_frame(sim.truth_approvals(start, end), start, end, now)
     config = settings.config_dir
@@ -52,7 +55,7 @@ def test_a_synced_month_equals_ground_truth_and_payroll_sums_its_days(pipeline):
 
     stored = table(settings, "SELECT * FROM effective_hours ORDER BY work_date, userid")
     expected = truth_through_rules(sim, settings, *OCTOBER)
-    assert len(stored) == len(expected) == len(sim.truth_users()) * 31 - _not_yet_hired(sim)
+    assert len(stored) == len(expected) == _employee_days(sim)
     columns = [
         *("userid", "work_date", "status", "effective_hours", "leave_hours", "trip_hours"),
         *("overtime_hours", "scheduled_hours", "day_type", "rule_id", "rules_version"),
@@ -86,12 +89,22 @@ def test_a_synced_month_equals_ground_truth_and_payroll_sums_its_days(pipeline):
     )
 
 
-def _not_yet_hired(sim) -> int:
-    missing = 0
-    for user in sim.truth_users():
+def _last_days(sim) -> dict[str, date]:
+    return {
+        leaver["userId"]: pd.Timestamp(leaver["lastWorkDay"], unit="ms", tz="Asia/Shanghai").date()
+        for leaver in sim.company.leavers()
+    }
+
+
+def _employee_days(sim) -> int:
+    """October's employee-days: from each person's hire date to their last work day."""
+    last = _last_days(sim)
+    count = 0
+    for user in sim.company.users():
         hired = pd.Timestamp(user["hired_date"], unit="ms", tz="Asia/Shanghai").date()
-        missing += sum(1 for d in days(*OCTOBER) if d < hired)
-    return missing
+        leaves = last.get(user["userid"], date.max)
+        count += sum(1 for d in days(*OCTOBER) if hired <= d <= leaves)
+    return count
 
 
 def month_end_correction(sim) -> tuple[date, date, date]:

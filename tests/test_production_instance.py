@@ -28,7 +28,7 @@ from attendance_pipeline.definitions import build_definitions
 from attendance_pipeline.sync import SyncSummary, run_sync
 from tests.conftest import resource
 from tests.postgres_fixture import PostgresServer
-from tests.test_blocking import WORKDAY, corrupt
+from tests.test_blocking import break_dingtalk
 
 pytestmark = pytest.mark.postgres
 
@@ -151,6 +151,9 @@ def test_a_sync_is_recorded_in_postgres_and_the_push_reads_its_gates_from_there(
     assert materialised_partitions(db, again.run_id)["pushed_worklogs"] == DAY_KEYS
 
 
+WORKDAY = date(2026, 11, 10)
+
+
 def test_a_separate_push_refuses_while_postgres_holds_a_failed_gate(
     pipeline, pm_sim, production_instance, postgres_database
 ):
@@ -158,11 +161,11 @@ def test_a_separate_push_refuses_while_postgres_holds_a_failed_gate(
     sim = pipeline[0]
     pm, url = pm_sim()
     defs = with_jira(pipeline, url)
-    # A clean dry run leaves a plan in the lake (and writes nothing); then DingTalk returns a
-    # corrupted result for that day and the sync's gate fails.
+    # A clean dry run leaves a plan in the lake (and writes nothing); then DingTalk changes its
+    # values for everyone that day (a systemic break) and the sync's gate fails.
     day = WORKDAY
     assert run_sync(defs, day, day, instance=instance, dry_run=True).success
-    corrupt(sim, "unknown_time_result")
+    break_dingtalk(sim, "time_result_renamed")
 
     failed = run_sync(defs, day, day, instance=instance)
     assert not failed.success

@@ -369,6 +369,15 @@ class Company:
     def last_work_day(self, userid: str) -> date | None:
         return self._last_day[self._index[userid]]
 
+    def group_map(self) -> dict[str, int]:
+        """userid → attendance group id for everyone in a group (as the pipeline's roster has it;
+        people who do not punch are absent)."""
+        return {
+            u["userid"]: group.group_id
+            for u in self._users
+            if (group := self.group_of(u["userid"])) is not None
+        }
+
     def group_of(self, userid: str) -> AttendanceGroup | None:
         """The person's attendance group; None for people who do not punch."""
         return self._group[self._index[userid]]
