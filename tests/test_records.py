@@ -95,6 +95,17 @@ def test_bad_approval_time_is_a_clear_error():
         approval_interval(bad)
 
 
+def test_a_reply_field_missing_is_a_clear_error_naming_api_row_and_field():
+    records = sample("dingtalk_attendance_list.json")["recordresult"]
+    broken = [{k: v for k, v in r.items() if k != "checkType"} for r in records]
+    with pytest.raises(DingTalkBadReply, match=r"attendance/list.*record 70011.*'checkType'"):
+        attendance_frame(broken, PULLED)
+    approvals = sample("dingtalk_approvals_query.json")["result"]
+    no_unit = [{k: v for k, v in a.items() if k != "bizType"} for a in approvals]
+    with pytest.raises(DingTalkBadReply, match=r"approvals/query.*'bizType' missing"):
+        approvals_frame(no_unit, date(2025, 11, 1), date(2025, 11, 30), PULLED)
+
+
 def test_roster_keeps_absent_fields_null_and_excludes_people_not_yet_hired():
     users = sample("dingtalk_user_list.json")["result"]["list"]
     users[1]["hired_date"] = 1762704000000  # 2025-11-10

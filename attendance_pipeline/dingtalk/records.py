@@ -7,7 +7,8 @@ China, so an OffDuty punch at 00:30 keeps the work date DingTalk gave it.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -182,26 +183,41 @@ def attendance_frame(records: Sequence[dict[str, Any]], pulled_at: datetime) -> 
         return empty_frame(RAW_ATTENDANCE)
     rows = []
     for record in records:
-        rows.append(
-            {
-                "id": int(record["id"]),
-                "record_id": _optional_int(record.get("recordId")),
-                "userid": str(record["userId"]),
-                "work_date": ms_to_date(int(record["workDate"])),
-                "check_type": record["checkType"],
-                "time_result": record["timeResult"],
-                "location_result": record.get("locationResult"),
-                "source_type": record.get("sourceType"),
-                "base_check_time": _optional_ts(record.get("baseCheckTime")),
-                "user_check_time": _optional_ts(record.get("userCheckTime")),
-                "group_id": _optional_int(record.get("groupId")),
-                "plan_id": _optional_int(record.get("planId")),
-                "proc_inst_id": _optional_str(record.get("procInstId")),
-                "approve_id": _optional_str(record.get("approveId")),
-                "pulled_at": pulled_at,
-            }
-        )
+        with _field_errors("attendance/list", "record", record.get("id")):
+            rows.append(
+                {
+                    "id": int(record["id"]),
+                    "record_id": _optional_int(record.get("recordId")),
+                    "userid": str(record["userId"]),
+                    "work_date": ms_to_date(int(record["workDate"])),
+                    "check_type": record["checkType"],
+                    "time_result": record["timeResult"],
+                    "location_result": record.get("locationResult"),
+                    "source_type": record.get("sourceType"),
+                    "base_check_time": _optional_ts(record.get("baseCheckTime")),
+                    "user_check_time": _optional_ts(record.get("userCheckTime")),
+                    "group_id": _optional_int(record.get("groupId")),
+                    "plan_id": _optional_int(record.get("planId")),
+                    "proc_inst_id": _optional_str(record.get("procInstId")),
+                    "approve_id": _optional_str(record.get("approveId")),
+                    "pulled_at": pulled_at,
+                }
+            )
     return _typed(pd.DataFrame(rows), RAW_ATTENDANCE.names)
+
+
+@contextmanager
+def _field_errors(api: str, what: str, key: Any) -> Iterator[None]:
+    """A reply field that is missing or of the wrong type, as an error naming API, row and field
+    (DingTalk changed its schema: the sync stops before anything is stored)."""
+    try:
+        yield
+    except KeyError as exc:
+        raise DingTalkBadReply(api, f"{what} {key}: field {exc.args[0]!r} missing") from None
+    except (TypeError, ValueError) as exc:
+        raise DingTalkBadReply(
+            api, f"{what} {key}: a field has an unexpected value ({exc})"
+        ) from None
 
 
 def approval_interval(approval: dict[str, Any]) -> tuple[datetime, datetime]:
@@ -241,32 +257,41 @@ def approvals_frame(
     """One row per (approval, day in start..end it overlaps)."""
     rows = []
     for approval in approvals:
-        begin_at, end_at = approval_interval(approval)
-        day = max(begin_at.date(), start)
-        while day <= end and local_datetime(day) < end_at:
-            if local_datetime(day + timedelta(days=1)) > begin_at:
-                rows.append(
-                    {
-                        "work_date": day,
-                        "approve_id": str(approval["approveId"]),
-                        "userid": str(approval["userId"]),
-                        "biz_type": int(approval["bizType"]),
-                        "sub_type": approval.get("subType"),
-                        "tag_name": approval.get("tagName"),
-                        "calculate_model": _optional_int(approval.get("calculateModel")),
-                        "duration_unit": approval["durationUnit"],
-                        "begin_time": str(approval["beginTime"]),
-                        "end_time": str(approval.get("endTime", approval["beginTime"])),
-                        "begin_at": begin_at,
-                        "end_at": end_at,
-                        "pulled_at": pulled_at,
-                    }
-                )
-            day += timedelta(days=1)
+        with _field_errors("attendance/approvals/query", "approval", approval.get("approveId")):
+            rows.extend(_approval_days(approval, start, end, pulled_at))
     if not rows:
         return empty_frame(RAW_APPROVALS)
     frame = pd.DataFrame(rows).sort_values(["work_date", "userid", "approve_id"])
     return _typed(frame, RAW_APPROVALS.names)
+
+
+def _approval_days(
+    approval: dict[str, Any], start: date, end: date, pulled_at: datetime
+) -> list[dict[str, Any]]:
+    rows = []
+    begin_at, end_at = approval_interval(approval)
+    day = max(begin_at.date(), start)
+    while day <= end and local_datetime(day) < end_at:
+        if local_datetime(day + timedelta(days=1)) > begin_at:
+            rows.append(
+                {
+                    "work_date": day,
+                    "approve_id": str(approval["approveId"]),
+                    "userid": str(approval["userId"]),
+                    "biz_type": int(approval["bizType"]),
+                    "sub_type": approval.get("subType"),
+                    "tag_name": approval.get("tagName"),
+                    "calculate_model": _optional_int(approval.get("calculateModel")),
+                    "duration_unit": approval["durationUnit"],
+                    "begin_time": str(approval["beginTime"]),
+                    "end_time": str(approval.get("endTime", approval["beginTime"])),
+                    "begin_at": begin_at,
+                    "end_at": end_at,
+                    "pulled_at": pulled_at,
+                }
+            )
+        day += timedelta(days=1)
+    return rows
 
 
 def _half_day(text: str, *, start: bool) -> datetime:
