@@ -63,9 +63,28 @@ def entries(redmine, project_id: int) -> list[dict]:
             return found
 
 
-def test_a_month_into_real_redmine(pipeline, redmine):
+def seed_team(redmine, people: list[dict], project: str, issues: int, mail) -> dict:
+    """Redmine accounts for `people` (login = the local part of `mail(person)`) and a project."""
     from attendance_pipeline.pm.redmine import seed_redmine
 
+    return seed_redmine(
+        redmine.url,
+        redmine.admin_key,
+        [
+            {
+                "login": mail(u).split("@")[0],
+                "firstname": u["name"][:1],
+                "lastname": u["name"][1:] or u["name"],
+                "mail": mail(u),
+            }
+            for u in people
+        ],
+        project=f"{project}-{uuid.uuid4().hex[:6]}",
+        issues=issues,
+    )
+
+
+def test_a_month_into_real_redmine(pipeline, redmine):
     sim, settings, defs, instance = pipeline
     userid, day, before, after = late_correction_in(sim, date(2026, 10, 1))
     people = {u["userid"]: u for u in sim.truth_users()}
@@ -76,22 +95,7 @@ def test_a_month_into_real_redmine(pipeline, redmine):
     assert mail(people[userid])
     others = [u for u in people.values() if u["userid"] != userid and mail(u)]
     team = [people[userid], *others[:5]]
-    tag = uuid.uuid4().hex[:6]
-    made = seed_redmine(
-        redmine.url,
-        redmine.admin_key,
-        [
-            {
-                "login": mail(u).split("@")[0],
-                "firstname": u["name"][:1],
-                "lastname": u["name"][1:] or u["name"],
-                "mail": mail(u),
-            }
-            for u in team
-        ],
-        project=f"e2e-{tag}",
-        issues=2,
-    )
+    made = seed_team(redmine, team, "e2e", 2, mail)
     issue = made["issue_ids"][0]
     (settings.config_dir / "allocations.csv").write_text(
         f"userid,dept_id,issue,share\n,1,{issue},1\n", encoding="utf-8"
@@ -174,7 +178,6 @@ def test_people_without_a_findable_account_wait_and_flow_once_mapped(pipeline, r
     """Issue 10 case 1 against the real Redmine: two in-scope people whose Redmine accounts carry
     another e-mail are held back from delivery only; everyone else lands in the same run; once
     `config/user_mapping.csv` names their accounts, the next run pushes exactly their entries."""
-    from attendance_pipeline.pm.redmine import seed_redmine
     from attendance_pipeline.sync import EXIT_HELD_BACK, EXIT_OK
 
     sim, settings, defs, instance = pipeline
@@ -187,21 +190,7 @@ def test_people_without_a_findable_account_wait_and_flow_once_mapped(pipeline, r
         local = address.split("@")[0]
         return f"{local}.private@example.org" if user["userid"] in hidden else address
 
-    made = seed_redmine(
-        redmine.url,
-        redmine.admin_key,
-        [
-            {
-                "login": mail(u).split("@")[0],
-                "firstname": u["name"][:1],
-                "lastname": u["name"][1:] or u["name"],
-                "mail": mail(u),
-            }
-            for u in team
-        ],
-        project=f"held-{uuid.uuid4().hex[:6]}",
-        issues=1,
-    )
+    made = seed_team(redmine, team, "held", 1, mail)
     (settings.config_dir / "allocations.csv").write_text(
         f"userid,dept_id,issue,share\n,1,{made['issue_ids'][0]},1\n", encoding="utf-8"
     )
@@ -249,26 +238,11 @@ def test_people_without_a_findable_account_wait_and_flow_once_mapped(pipeline, r
 
 
 def test_a_systemic_break_lets_nothing_into_redmine(pipeline, redmine):
-    from attendance_pipeline.pm.redmine import seed_redmine
     from tests.test_blocking import WEEK, break_dingtalk, push_only_run
 
     sim, settings, defs, instance = pipeline
     people = [u for u in sim.truth_users() if u.get("org_email")][:4]
-    made = seed_redmine(
-        redmine.url,
-        redmine.admin_key,
-        [
-            {
-                "login": u["org_email"].split("@")[0],
-                "firstname": u["name"][:1],
-                "lastname": u["name"][1:] or u["name"],
-                "mail": u["org_email"],
-            }
-            for u in people
-        ],
-        project=f"gate-{uuid.uuid4().hex[:6]}",
-        issues=1,
-    )
+    made = seed_team(redmine, people, "gate", 1, lambda u: u["org_email"])
     (settings.config_dir / "allocations.csv").write_text(
         f"userid,dept_id,issue,share\n,1,{made['issue_ids'][0]},1\n", encoding="utf-8"
     )

@@ -334,39 +334,40 @@ def _last_pushed(warehouse: WarehouseResource, system: str, start: date, end: da
 
 def _ledger_targets(
     warehouse: WarehouseResource, system: str, start: date, end: date
-) -> tuple[set[str], set[str]]:
+) -> tuple[set[str], set[str], dict[str, set[str]]]:
+    """(PM users, issues, PM accounts per userid) the ledger has written to in the window."""
     with warehouse.connect() as con:
         ensure_table(con, "worklog_ledger", PUSHED_WORKLOGS)
         rows = con.execute(
-            "SELECT DISTINCT pm_user, issue FROM worklog_ledger "
+            "SELECT DISTINCT userid, pm_user, issue FROM worklog_ledger "
             "WHERE pm_system = ? AND work_date BETWEEN ? AND ?",
             [system, start, end],
         ).fetchall()
-    return {r[0] for r in rows if r[0]}, {r[1] for r in rows if r[1]}
+    accounts: dict[str, set[str]] = {}
+    for userid, pm_user, _ in rows:
+        if userid and pm_user:
+            accounts.setdefault(str(userid), set()).add(str(pm_user))
+    return {r[1] for r in rows if r[1]}, {r[2] for r in rows if r[2]}, accounts
 
 
 def _held_days(
-    warehouse: WarehouseResource, system: str, start: date, end: date, mapping: pd.DataFrame
+    warehouse: WarehouseResource,
+    start: date,
+    end: date,
+    mapping: pd.DataFrame,
+    pushed_accounts: dict[str, set[str]],
 ) -> tuple[set[tuple[str, date]], set[tuple[str, date]]]:
     """(held-back (userid, work_date), the same days as (pm_user, work_date)) for the window.
 
     A person's PM account comes from the day's mapping or, for someone no longer mapped, from
-    what the ledger says we pushed for them."""
+    what the ledger says we pushed for them (`pushed_accounts`)."""
     with warehouse.connect() as con:
         withheld = open_holds(con, start, end)
-        ensure_table(con, "worklog_ledger", PUSHED_WORKLOGS)
-        pushed = con.execute(
-            "SELECT DISTINCT userid, pm_user FROM worklog_ledger "
-            "WHERE pm_system = ? AND work_date BETWEEN ? AND ? AND userid IS NOT NULL",
-            [system, start, end],
-        ).fetchall()
     held = {
         (str(u), d.date() if hasattr(d, "date") else d)
         for u, d in zip(withheld["userid"], pd.to_datetime(withheld["work_date"]), strict=True)
     }
-    accounts: dict[str, set[str]] = {}
-    for userid, pm_user in pushed:
-        accounts.setdefault(str(userid), set()).add(str(pm_user))
+    accounts = {userid: set(pm_users) for userid, pm_users in pushed_accounts.items()}
     for userid, pm_user in zip(mapping["userid"], mapping["pm_user"], strict=True):
         if isinstance(pm_user, str) and pm_user:
             accounts.setdefault(str(userid), set()).add(pm_user)
@@ -452,11 +453,11 @@ def pushed_worklogs(
             metadata={"failing_gates": dg.MetadataValue.json(problems)},
             allow_retries=False,
         )
-    users, issues = _ledger_targets(warehouse, pm.system, start, end)
+    users, issues, pushed_accounts = _ledger_targets(warehouse, pm.system, start, end)
     users |= set(user_mapping["pm_user"].dropna())
     # Held-back employee-days are left exactly as the PM system holds them: not written, not
     # deleted, until a later run releases them.
-    held, frozen = _held_days(warehouse, pm.system, start, end, user_mapping)
+    held, frozen = _held_days(warehouse, start, end, user_mapping, pushed_accounts)
     outcomes = push_window(
         store,
         [p for p in planned_worklogs(worklog_plan) if (p.userid, p.work_date) not in held],
@@ -539,10 +540,10 @@ def worklog_reconciliation(
         yield check_result("worklog_reconciliation", gates.reconciliation_gate(frame))
         yield check_result("worklog_reconciliation", gates.reconciliation_conflicts_gate(frame))
         return
-    users, issues = _ledger_targets(warehouse, pm.system, start, end)
+    users, issues, pushed_accounts = _ledger_targets(warehouse, pm.system, start, end)
     users |= set(user_mapping["pm_user"].dropna()) | set(worklog_plan["pm_user"])
     issues |= set(worklog_plan["issue"])
-    held, frozen = _held_days(warehouse, pm.system, start, end, user_mapping)
+    held, frozen = _held_days(warehouse, start, end, user_mapping, pushed_accounts)
     remote = [
         r
         for r in store.list_worklogs(sorted(users), sorted(issues), start, end)

@@ -622,6 +622,21 @@ def _columns(names: Sequence[str], what: str) -> Expect:
     )
 
 
+def _inside_window(start: date, end: date) -> Expect:
+    """Rows DingTalk returned outside the window: reported, not stored (the lake keeps a day's
+    rows in that day's file), nothing held: the day they leave short is held by
+    inputs_complete."""
+    return reported(
+        expect(
+            "expect_column_values_to_be_between",
+            f"work_date outside the partition {start}..{end}",
+            column="work_date",
+            min_value=start,
+            max_value=end,
+        )
+    )
+
+
 def _window(start: date, end: date) -> dict[str, Any]:
     return {"window": f"{start.isoformat()}..{end.isoformat()}"}
 
@@ -700,17 +715,7 @@ def raw_attendance_gate(
                 _one_of("source_type", SOURCE_TYPES, " (or empty)"),
             )
         ),
-        # Such rows are not stored (the lake keeps a day's rows in that day's file); the day they
-        # leave short is held by inputs_complete.
-        reported(
-            expect(
-                "expect_column_values_to_be_between",
-                f"work_date outside the partition {start}..{end}",
-                column="work_date",
-                min_value=start,
-                max_value=end,
-            )
-        ),
+        _inside_window(start, end),
     ]
     sample = ["id", *check_point, "time_result", "source_type"]
     rows = _quality(quality).sample_rows
@@ -781,15 +786,7 @@ def raw_approvals_gate(
                 ),
             )
         ),
-        reported(
-            expect(
-                "expect_column_values_to_be_between",
-                f"work_date outside the partition {start}..{end}",
-                column="work_date",
-                min_value=start,
-                max_value=end,
-            )
-        ),
+        _inside_window(start, end),
     ]
     sample = ["approve_id", "work_date", "userid", "biz_type", "duration_unit"]
     sample += ["begin_time", "end_time", "begin_at", "end_at"]
