@@ -15,11 +15,13 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from attendance_pipeline.pm.plan import SKIPPED_COLUMNS
 from attendance_pipeline.schemas import TS
 from attendance_pipeline.warehouse import ensure_table, table_exists
 
@@ -218,3 +220,36 @@ def publish_effective_hours(
         con.unregister("_keep")
         con.unregister("_incoming")
     return len(written)
+
+
+def split_held(hours: pd.DataFrame, withheld: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the hours to plan, the held-back ones as the plan's skipped rows with their reason).
+
+    `withheld`: `open_holds` rows; `hours`: effective-hours rows."""
+    if withheld.empty or hours.empty:
+        return hours, pd.DataFrame(columns=SKIPPED_COLUMNS)
+    reasons: dict[tuple[str, Any], str] = {}
+    for check, userid, day, reason in zip(
+        withheld["check"],
+        withheld["userid"],
+        pd.to_datetime(withheld["work_date"]).dt.date,
+        withheld["reason"],
+        strict=True,
+    ):
+        text = f"held back by {check}: {reason}"
+        key = (str(userid), day)
+        reasons[key] = f"{reasons[key]}; {text}" if key in reasons else text
+    keys = list(zip(hours["userid"], pd.to_datetime(hours["work_date"]).dt.date, strict=True))
+    held = pd.Series([k in reasons for k in keys], index=hours.index)
+    skipped = hours[held]
+    rows = pd.DataFrame(
+        {
+            "work_date": skipped["work_date"].to_numpy(),
+            "userid": skipped["userid"].to_numpy(),
+            "name": skipped["name"].to_numpy(),
+            "hours": skipped["effective_hours"].to_numpy(),
+            "reason": [reasons[k] for k, h in zip(keys, held, strict=True) if h],
+        },
+        columns=SKIPPED_COLUMNS,
+    )
+    return hours[~held], rows

@@ -13,10 +13,9 @@ from attendance_pipeline.assets import partitions as per_day
 from attendance_pipeline.assets.partitions import DAILY, window_dates
 from attendance_pipeline.checks import check_result, failing_gates, gates, specs_for
 from attendance_pipeline.china_time import days, now_in_china
-from attendance_pipeline.holdback import open_holds
-from attendance_pipeline.pm.mapping import load_explicit_mapping, match_users
+from attendance_pipeline.holdback import open_holds, split_held
+from attendance_pipeline.pm.mapping import load_explicit_mapping, mapping_fixes, match_users
 from attendance_pipeline.pm.plan import (
-    SKIPPED_COLUMNS,
     in_scope,
     load_allocations,
     plan_worklogs,
@@ -195,7 +194,7 @@ def worklog_plan(
     # Employee-days whose hours were held back are not planned (nor published, nor paid yet).
     with warehouse.connect() as con:
         withheld = open_holds(con, start, end, blocks=[gates.HOLD_ALL])
-    effective_hours, held_hours = _split_held(effective_hours, withheld)
+    effective_hours, held_hours = split_held(effective_hours, withheld)
     plans: list[pd.DataFrame] = []
     skipped_all = [held_hours] if len(held_hours) else []
     for day, hours in effective_hours.groupby("work_date", sort=True):
@@ -243,66 +242,6 @@ def worklog_plan(
     )
     yield dg.Output(frame)
     yield check_result("worklog_plan", result)
-
-
-def _split_held(hours: pd.DataFrame, withheld: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(the hours to plan, the held-back ones as skipped rows with their reason)."""
-    if withheld.empty or hours.empty:
-        return hours, pd.DataFrame(columns=SKIPPED_COLUMNS)
-    reasons: dict[tuple[str, Any], str] = {}
-    for check, userid, day, reason in zip(
-        withheld["check"],
-        withheld["userid"],
-        pd.to_datetime(withheld["work_date"]).dt.date,
-        withheld["reason"],
-        strict=True,
-    ):
-        text = f"held back by {check}: {reason}"
-        key = (str(userid), day)
-        reasons[key] = f"{reasons[key]}; {text}" if key in reasons else text
-    keys = list(zip(hours["userid"], pd.to_datetime(hours["work_date"]).dt.date, strict=True))
-    held = pd.Series([k in reasons for k in keys], index=hours.index)
-    skipped = hours[held]
-    rows = pd.DataFrame(
-        {
-            "work_date": skipped["work_date"].to_numpy(),
-            "userid": skipped["userid"].to_numpy(),
-            "name": skipped["name"].to_numpy(),
-            "hours": skipped["effective_hours"].to_numpy(),
-            "reason": [reasons[k] for k, h in zip(keys, held, strict=True) if h],
-        },
-        columns=SKIPPED_COLUMNS,
-    )
-    return hours[~held], rows
-
-
-def mapping_fixes(mapping: pd.DataFrame, roster: pd.DataFrame) -> dict[str, str]:
-    """What to do for each employee who is not mapped: name the e-mail a PM account needs
-    (masked: `held_back` is a warehouse table, and finance sees names and ids only)."""
-    emails: dict[str, str] = {}
-    for column in ("org_email", "email"):
-        if column in roster.columns:
-            for userid, value in zip(roster["userid"], roster[column], strict=True):
-                if isinstance(value, str) and "@" in value:
-                    emails[str(userid)] = value
-    fixes = {}
-    problems = mapping[mapping["status"] != "mapped"].drop_duplicates("userid")
-    for userid, status in zip(problems["userid"], problems["status"], strict=True):
-        explicit = f"add `{userid},<pm_user>` to config/user_mapping.csv"
-        if status == "ambiguous":
-            fixes[str(userid)] = f"several PM accounts match: {explicit} to choose one"
-        elif str(userid) in emails:
-            fixes[str(userid)] = (
-                f"create a PM account with e-mail {_masked(emails[str(userid)])}, or {explicit}"
-            )
-        else:
-            fixes[str(userid)] = f"{explicit} (DingTalk has no e-mail for this person)"
-    return fixes
-
-
-def _masked(email: str) -> str:
-    local, _, domain = email.partition("@")
-    return f"{local[:2]}***@{domain}"
 
 
 def _str(value: Any) -> str | None:

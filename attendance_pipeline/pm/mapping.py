@@ -141,3 +141,32 @@ def _candidates(
             return [], None
         return list(by_login.get(number.strip().lower(), [])), f"job number {number}"
     raise ValueError(f"unknown matching strategy {strategy!r}")
+
+
+def mapping_fixes(mapping: pd.DataFrame, roster: pd.DataFrame) -> dict[str, str]:
+    """What to do for each employee who is not mapped: name the e-mail a PM account needs
+    (masked: `held_back` is a warehouse table, and finance sees names and ids only)."""
+    emails: dict[str, str] = {}
+    for column in ("org_email", "email"):
+        if column in roster.columns:
+            for userid, value in zip(roster["userid"], roster[column], strict=True):
+                if isinstance(value, str) and "@" in value:
+                    emails[str(userid)] = value
+    fixes = {}
+    problems = mapping[mapping["status"] != "mapped"].drop_duplicates("userid")
+    for userid, status in zip(problems["userid"], problems["status"], strict=True):
+        explicit = f"add `{userid},<pm_user>` to config/user_mapping.csv"
+        if status == "ambiguous":
+            fixes[str(userid)] = f"several PM accounts match: {explicit} to choose one"
+        elif str(userid) in emails:
+            fixes[str(userid)] = (
+                f"create a PM account with e-mail {_masked(emails[str(userid)])}, or {explicit}"
+            )
+        else:
+            fixes[str(userid)] = f"{explicit} (DingTalk has no e-mail for this person)"
+    return fixes
+
+
+def _masked(email: str) -> str:
+    local, _, domain = email.partition("@")
+    return f"{local[:2]}***@{domain}"
