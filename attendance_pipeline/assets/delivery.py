@@ -356,11 +356,13 @@ def _outcome_frame(outcomes: list[Outcome], system: str, dry_run: bool) -> pd.Da
 @dg.asset(
     **DELIVERY,
     pool="warehouse",
-    # Automated runs (the automation daemon) push only once every upstream blocking check of the
-    # partition has passed; scheduled/manual runs are guarded by `failing_gates` below.
+    # Automated runs (the automation daemon) push when the plan or mapping is updated. Dagster's
+    # `all_deps_blocking_checks_passed` cannot tell a WARN result (employee-days held back, the
+    # rest must flow) from an ERROR one, so every run, automated or not, is guarded by the push's
+    # own precondition instead: no systemic (ERROR) gate failure stands (`failing_gates`), and
+    # held-back days are left alone.
     retry_policy=PM_RETRY,
-    automation_condition=dg.AutomationCondition.eager()
-    & dg.AutomationCondition.all_deps_blocking_checks_passed(),
+    automation_condition=dg.AutomationCondition.eager(),
     metadata={"partition_column": "work_date"},
     kinds={"parquet", "duckdb"},
     description="Pushes the plan to the PM system exactly once (create/update/delete by key; "
