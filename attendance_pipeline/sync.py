@@ -293,6 +293,8 @@ def _collect(summary: SyncSummary, result: dg.ExecuteInProcessResult) -> None:
             error = failure.error if failure else None
             while error is not None and error.cause is not None:
                 error = error.cause  # the root cause is what a person can act on
+            if error is not None and error.cls_name == "DagsterAssetCheckFailedError":
+                continue  # the failed check itself is reported, with its cause (BLOCKED by …)
             message = error.message.strip() if error else "failed"
             summary.failures.append(f"{event.step_key}: {message}")
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
