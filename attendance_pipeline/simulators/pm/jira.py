@@ -34,13 +34,13 @@ from attendance_pipeline.simulators.pm.routing import (
     Reply,
     Request,
     Route,
-    Tally,
     empty_reply,
     int_or,
     json_reply,
     route,
 )
 from attendance_pipeline.simulators.pm.store import Store
+from attendance_pipeline.simulators.scaffold import Tally
 
 JIRA_DDL = """
 CREATE TABLE IF NOT EXISTS jira_worklog (

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -172,27 +171,3 @@ class SystemApi(Protocol):
     def edit_worklog(self, remote_id: str, seconds: int) -> bool:
         """Change an entry's duration as a person would by hand; False when it does not exist."""
         ...
-
-
-class Tally:
-    """Thread-safe named counters (call counts, quirk detectors)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: dict[str, int] = {}
-
-    def bump(self, name: str, by: int = 1) -> None:
-        with self._lock:
-            self._counts[name] = self._counts.get(name, 0) + by
-
-    def snapshot(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._counts)
-
-    def get(self, name: str) -> int:
-        with self._lock:
-            return self._counts.get(name, 0)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._counts.clear()

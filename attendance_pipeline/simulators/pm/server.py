@@ -11,26 +11,18 @@ written; ``lost_reply`` commits the write, then closes the connection unanswered
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import random
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from attendance_pipeline.china_time import today_in_china
-from attendance_pipeline.simulators.http import (
-    RunningSimulator,
-    bounded,
-    iso_date,
-    serve,
-    serve_until_signalled,
-)
+from attendance_pipeline.simulators.http import RunningSimulator, bounded, serve
 from attendance_pipeline.simulators.pm.accounts import Directory
 from attendance_pipeline.simulators.pm.jira import JiraApi
 from attendance_pipeline.simulators.pm.routing import (
@@ -40,13 +32,22 @@ from attendance_pipeline.simulators.pm.routing import (
     Request,
     Route,
     SystemApi,
-    Tally,
     json_reply,
 )
 from attendance_pipeline.simulators.pm.store import StateMismatch, Store
 from attendance_pipeline.simulators.pm.tapd import TapdApi
 from attendance_pipeline.simulators.pm.tempo import TempoApi
 from attendance_pipeline.simulators.pm.zentao import ZenTaoApi, ZenTaoLimits
+from attendance_pipeline.simulators.scaffold import (
+    ADMIN_PREFIX,
+    AdminHandler,
+    AdminRoutes,
+    Faults,
+    Tally,
+    common_settings,
+    serve_from_args,
+    sim_arg_parser,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +64,6 @@ NOTES = (
     "tasks_finished",
     "parallel_issue_writes",
 )
-ADMIN_PREFIX = "/_sim/"
 
 
 @dataclass(frozen=True)
@@ -86,19 +86,6 @@ class PMSimConfig:
     zentao_lock_s: float = 600.0
 
 
-@dataclass(frozen=True)
-class _Faults:
-    http5xx: float = 0.0
-    rate_limit: float = 0.0
-    lost_reply: float = 0.0
-    retry_after_s: float = 1.0
-
-    def __post_init__(self) -> None:
-        chances = [self.http5xx, self.rate_limit, self.lost_reply]
-        if any(p < 0 for p in chances) or sum(chances) > 1 or self.retry_after_s < 0:
-            raise ValueError("fault probabilities must be >= 0 and add up to at most 1")
-
-
 def _seconds_text(seconds: float) -> str:
     return f"{seconds:g}"
 
@@ -114,9 +101,12 @@ class PMSimulator:
         self._store = Store(cfg.state_path, seed=cfg.seed, employees=cfg.employees)
         self._lock = threading.Lock()
         self._today = cfg.today
-        each = cfg.fault_rate / len(FAULT_KINDS)
-        self._faults = _Faults(each, each, each, cfg.retry_after_s)
-        self._fault_rng = random.Random(cfg.seed)
+        self._faults = Faults(
+            FAULT_KINDS,
+            seed=cfg.seed,
+            rate=cfg.fault_rate,
+            settings={"retry_after_s": cfg.retry_after_s},
+        )
         self._by_route = Tally()
         self._notes = Tally()
         self._inflight: dict[str, int] = {}
@@ -134,6 +124,7 @@ class PMSimulator:
         }
         self._routes: dict[str, list[Route]] = {n: s.routes() for n, s in self._systems.items()}
         self._set_public_url("http://127.0.0.1:8702")
+        self._admin = self._admin_routes()
 
     # ---------------------------------------------------------------- Python control API
 
@@ -164,15 +155,11 @@ class PMSimulator:
         seed: int | None = None,
     ) -> None:
         """Replace the fault probabilities (per write call); unspecified kinds become 0."""
-        faults = _Faults(http5xx, rate_limit, lost_reply, retry_after_s)
-        with self._lock:
-            self._faults = faults
-            if seed is not None:
-                self._fault_rng = random.Random(seed)
+        chances = {"http5xx": http5xx, "rate_limit": rate_limit, "lost_reply": lost_reply}
+        self._faults.configure(chances, {"retry_after_s": retry_after_s}, seed)
 
     def faults(self) -> dict[str, float]:
-        with self._lock:
-            return asdict(self._faults)
+        return self._faults.snapshot()
 
     @property
     def today(self) -> date:
@@ -238,7 +225,8 @@ class PMSimulator:
         path = parts.path
         query = parse_qs(parts.query, keep_blank_values=True)
         if path.startswith(ADMIN_PREFIX):
-            return self._admin(method, path.removeprefix(ADMIN_PREFIX), query, body)
+            name = path.removeprefix(ADMIN_PREFIX)
+            return self._admin.handle(method, name, {k: v[-1] for k, v in query.items()}, body)
         api = self._systems[_system_for(path)]
         base = f"http://{headers.get('host') or '127.0.0.1'}"
         req = Request(method, path, query, headers, body, base)
@@ -264,13 +252,14 @@ class PMSimulator:
             if caller is None:
                 return api.error(401, "authentication failed: missing or wrong credentials")
             req = replace(req, caller=caller)
-        fault, flip = self._draw_fault() if rt.kind == "write" else (None, 0.0)
+        draw = self._faults.draw() if rt.kind == "write" else None
+        fault, flip = (draw.kind, draw.variant) if draw is not None else (None, 0.0)
         if fault is not None:
             self._notes.bump(f"fault_{fault}")
         if fault == "http5xx":
             return api.error(503 if flip < 0.5 else 500, "simulated server error (not written)")
-        if fault == "rate_limit":
-            retry_after = _seconds_text(self.faults()["retry_after_s"])
+        if draw is not None and fault == "rate_limit":
+            retry_after = _seconds_text(draw.settings["retry_after_s"])
             status = 503 if api.name == "jira" and flip < 0.25 else 429
             reply = api.error(status, f"rate limit exceeded: retry after {retry_after} s")
             return replace(reply, headers=(*reply.headers, ("Retry-After", retry_after)))
@@ -301,18 +290,6 @@ class PMSimulator:
                 with self._lock:
                     self._inflight[serial] -= 1
 
-    def _draw_fault(self) -> tuple[str | None, float]:
-        """The fault for one write call (or None) and a second draw that picks its variant."""
-        with self._lock:
-            faults = self._faults
-            roll = self._fault_rng.random()
-            for kind in FAULT_KINDS:
-                chance: float = getattr(faults, kind)
-                if roll < chance:
-                    return kind, self._fault_rng.random()
-                roll -= chance
-            return None, 0.0
-
     def _system(self, system: str) -> SystemApi:
         api = self._systems.get(system)
         if api is None:
@@ -325,51 +302,37 @@ class PMSimulator:
 
     # ---------------------------------------------------------------- admin endpoints
 
-    def _admin(self, method: str, name: str, query: dict[str, list[str]], body: bytes) -> Reply:
-        try:
-            payload = json.loads(body) if body else {}
-            if not isinstance(payload, dict):
-                raise ValueError("the body must be a JSON object")
-            return self._admin_route(method, name, {k: v[-1] for k, v in query.items()}, payload)
-        except KeyError as exc:
-            return json_reply({"error": str(exc.args[0]) if exc.args else "not found"}, 404)
-        except (ValueError, TypeError) as exc:
-            return json_reply({"error": str(exc)}, 400)
+    def _admin_routes(self) -> AdminRoutes[Reply]:
+        admin = AdminRoutes(json_reply, key_error_status=404)
+        admin.add_controls(
+            calls=self.calls,
+            reset_calls=self.reset_calls,
+            faults=self.faults,
+            set_faults=self.set_faults,
+            clock=lambda: {"today": self.today.isoformat(), "pinned": self._today is not None},
+            set_clock=lambda p: self.set_today(
+                date.fromisoformat(str(p["today"])) if p.get("today") else None
+            ),
+            expire_tokens=self.expire_tokens,
+        )
+        for name in ("users", "issues", "worklogs"):
+            admin.add("GET", name, self._truth_of_system(name))
+        admin.add("GET", "mapping", lambda _q, _p: self.truth_mapping())
+        admin.add_action("unlock", self.unlock_accounts)
+        admin.add("POST", "edit", self._admin_edit)
+        return admin
 
-    def _admin_route(
-        self, method: str, name: str, query: dict[str, str], payload: dict[str, Any]
-    ) -> Reply:
-        get, post = method == "GET", method == "POST"
-        if name == "calls" and get:
-            return json_reply(self.calls())
-        if name == "reset-calls" and post:
-            self.reset_calls()
-            return json_reply({"ok": True})
-        if name == "faults" and (get or post):
-            if post:
-                self.set_faults(**payload)
-            return json_reply(self.faults())
-        if name == "clock" and (get or post):
-            if post:
-                raw = payload.get("today")
-                self.set_today(date.fromisoformat(str(raw)) if raw else None)
-            return json_reply({"today": self.today.isoformat(), "pinned": self._today is not None})
-        if name in ("users", "issues", "worklogs") and get:
+    def _truth_of_system(self, name: str) -> AdminHandler:
+        def answer(query: dict[str, str], _payload: dict[str, Any]) -> Any:
             if "system" not in query:
                 raise ValueError(f"give ?system=one of {', '.join(SYSTEMS)}")
-            return json_reply(getattr(self, name)(query["system"]))
-        if name == "mapping" and get:
-            return json_reply(self.truth_mapping())
-        if name == "edit" and post:
-            self.edit_worklog(str(payload["system"]), str(payload["id"]), int(payload["seconds"]))
-            return json_reply({"ok": True})
-        if name == "expire-tokens" and post:
-            self.expire_tokens()
-            return json_reply({"ok": True})
-        if name == "unlock" and post:
-            self.unlock_accounts()
-            return json_reply({"ok": True})
-        return json_reply({"error": f"no admin endpoint {method} {ADMIN_PREFIX}{name}"}, 404)
+            return getattr(self, name)(query["system"])
+
+        return answer
+
+    def _admin_edit(self, _query: dict[str, str], payload: dict[str, Any]) -> dict[str, bool]:
+        self.edit_worklog(str(payload["system"]), str(payload["id"]), int(payload["seconds"]))
+        return {"ok": True}
 
 
 def _system_for(path: str) -> str:
@@ -387,40 +350,31 @@ def _system_for(path: str) -> str:
 
 def build_arg_parser(prog: str = "attendance-pipeline sim pm") -> argparse.ArgumentParser:
     d = PMSimConfig()
-    p = argparse.ArgumentParser(
-        prog=prog, description="Run the PM-system simulator (Jira, Tempo, TAPD, ZenTao)."
+    p = sim_arg_parser(
+        prog,
+        "Run the PM-system simulator (Jira, Tempo, TAPD, ZenTao).",
+        port=8702,
+        seed=d.seed,
+        employees=d.employees,
+        fault_rate=d.fault_rate,
+        latency_ms=d.latency_ms,
+        today_help="ZenTao's today; default real",
+        seed_help="the DingTalk company's seed",
+        fault_rate_help="chance per write call of a fault, spread over 5xx, 429 and lost replies",
     )
-    p.add_argument("--port", type=bounded(int, 0, 65535), default=8702, help="default 8702")
-    p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
     p.add_argument("--state", type=Path, default=None, help="SQLite file; default in memory")
-    p.add_argument("--seed", type=int, default=d.seed, help="the DingTalk company's seed")
-    p.add_argument("--employees", type=bounded(int, 1, 100_000), default=d.employees)
-    p.add_argument(
-        "--fault-rate",
-        type=bounded(float, 0.0, 1.0),
-        default=d.fault_rate,
-        help="chance per write call of a fault, spread over 5xx, 429 and lost replies",
-    )
     p.add_argument("--retry-after", type=bounded(float, 0.0), default=d.retry_after_s)
-    p.add_argument("--latency-ms", type=bounded(int, 0), default=d.latency_ms)
-    p.add_argument("--today", type=iso_date, default=None, help="ZenTao's today; default real")
-    p.add_argument("--verbose", "-v", action="store_true", help="log every request (DEBUG)")
     return p
 
 
 def main_pm(argv: list[str] | None = None) -> int:
     """Serve the simulator until SIGINT/SIGTERM; prints one line with the URL."""
     args = build_arg_parser().parse_args(argv)
-    if args.verbose:
-        logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(message)s")
     cfg = PMSimConfig(
-        seed=args.seed,
-        employees=args.employees,
+        **common_settings(args),
         state_path=args.state,
         today=args.today,
-        fault_rate=args.fault_rate,
         retry_after_s=args.retry_after,
-        latency_ms=args.latency_ms,
     )
     try:
         sim = PMSimulator(cfg)
@@ -429,10 +383,9 @@ def main_pm(argv: list[str] | None = None) -> int:
         return 2
     state = str(args.state) if args.state else "in memory"
     try:
-        return serve_until_signalled(
+        return serve_from_args(
+            args,
             sim.serve,
-            args.host,
-            args.port,
             lambda url: (
                 f"PM simulator (Jira, Tempo, TAPD, ZenTao) listening on {url} "
                 f"(seed {cfg.seed}, {cfg.employees} employees, state {state})"

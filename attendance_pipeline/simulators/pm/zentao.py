@@ -30,12 +30,12 @@ from attendance_pipeline.simulators.pm.routing import (
     Reply,
     Request,
     Route,
-    Tally,
     int_or,
     json_reply,
     route,
 )
 from attendance_pipeline.simulators.pm.store import Store
+from attendance_pipeline.simulators.scaffold import Tally
 
 ZENTAO_DDL = """
 CREATE TABLE IF NOT EXISTS zentao_task (
