@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from attendance_pipeline.pm.redmine import seed_redmine
+from attendance_pipeline.pm.redmine_seed import seed_redmine
 from tests.service_scripts import run_service_script
 
 REPO = Path(__file__).resolve().parent.parent

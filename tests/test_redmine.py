@@ -18,12 +18,8 @@ from attendance_pipeline.pm.base import (
     key_tag,
     worklog_key,
 )
-from attendance_pipeline.pm.redmine import (
-    RedmineWorklogStore,
-    seconds_from_hours,
-    seed_redmine,
-    tagged_comment,
-)
+from attendance_pipeline.pm.redmine import RedmineWorklogStore, seconds_from_hours, tagged_comment
+from attendance_pipeline.pm.redmine_seed import seed_redmine
 from tests.redmine_fixture import RedmineProject, RedmineServer
 
 pytestmark = pytest.mark.redmine

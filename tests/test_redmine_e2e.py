@@ -75,7 +75,7 @@ def known_mail(redmine, user: dict) -> bool:
 
 def seed_team(redmine, people: list[dict], project: str, issues: int, mail) -> dict:
     """Redmine accounts for `people` (login = the local part of `mail(person)`) and a project."""
-    from attendance_pipeline.pm.redmine import seed_redmine
+    from attendance_pipeline.pm.redmine_seed import seed_redmine
 
     return seed_redmine(
         redmine.url,

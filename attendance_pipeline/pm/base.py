@@ -39,6 +39,24 @@ def key_from_text(text: str | None) -> str | None:
     return found.group(1) if found else None
 
 
+class TaggedText:
+    """Our key on the last line of a free text (Jira comments, Tempo descriptions, TAPD memos,
+    ZenTao work); Redmine's one-line comments have their own form."""
+
+    @staticmethod
+    def write(comment: str, key: str, signature: str = "") -> str:
+        """`comment`, then a last line carrying our key tag (after an optional signature)."""
+        last = f"{signature} {key_tag(key)}".strip()
+        return f"{comment.strip()}\n{last}" if comment.strip() else last
+
+    @staticmethod
+    def read(text: str | None) -> tuple[str | None, str]:
+        """(our key or None, the human part: every line that does not carry a key tag)."""
+        lines = (text or "").splitlines()
+        human = "\n".join(line for line in lines if key_from_text(line) is None).strip()
+        return key_from_text(text), human
+
+
 @dataclass(frozen=True)
 class PlannedWorklog:
     """What we want the PM system to hold."""
@@ -51,6 +69,18 @@ class PlannedWorklog:
     seconds: int
     kind: str = "work"  # work | overtime
     comment: str = ""
+
+    def as_remote(self, remote_id: str) -> RemoteWorklog:
+        """What a successful create/update left in the remote, as the pusher sees it listing."""
+        return RemoteWorklog(
+            remote_id=remote_id,
+            worklog_key=self.worklog_key,
+            pm_user=self.pm_user,
+            issue=self.issue,
+            work_date=self.work_date,
+            seconds=self.seconds,
+            comment=self.comment.strip(),
+        )
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,13 @@
-"""HTTP plumbing (and the key-in-text format) shared by the Jira, Tempo, TAPD and ZenTao adapters.
+"""HTTP plumbing shared by the PM adapters: `PMHttp` and the `HttpWorklogStore` base.
 
-One `PMHttp` per adapter: a `requests` session per thread, bounded retries (tenacity) and errors a
-person can act on. What is retried, following `shared/contracts/pm-systems.md`:
+One `PMHttp` per adapter: a `requests` session per thread, bounded retries (the project's one retry
+mechanism, `attendance_pipeline.http_retry`) and errors a person can act on. This module only says
+which PM replies are worth another attempt, following `shared/contracts/pm-systems.md`:
 
-- **Reads**: 429, 5xx, connection errors and timeouts, with exponential backoff and full jitter,
-  bounded by attempts *and* seconds. A `Retry-After` (429/503) is waited exactly, plus a little
-  jitter, when it fits the budget; a longer one fails at once (retryable) instead of blocking.
+- **Reads**: 429, 5xx, connection errors and timeouts, with exponential backoff and jitter,
+  bounded by attempts *and* seconds (a wait that would end past the budget is not started). A
+  `Retry-After` (429/503) is waited exactly, plus a little jitter, when it fits the budget; a
+  longer one fails at once (retryable) instead of blocking.
 - **Writes**: a 429 or a 500/502/503 is the system refusing *instead of* committing, and a
   connection that failed before the request went out sent nothing: both are retried like reads.
   A timeout, reset or closed connection *after* the request was sent, and a 504 (a gateway gave up
@@ -13,39 +15,31 @@ person can act on. What is retried, following `shared/contracts/pm-systems.md`:
   re-lists the remote and decides, never a blind second write.
 
 Any other non-2xx answer becomes a `PMError` whose message is the adapter's reading of the body.
-Credentials live only in the session: never in a message, a log line or a repr; the adapter's
+Credentials live only in the `PMHttp`: never in a message, a log line or a repr; the adapter's
 secrets are also redacted from every message built here.
 """
 
 from __future__ import annotations
 
 import logging
-import random
-import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from functools import partial
 from typing import Any
 
 import requests
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_before_delay,
-)
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
-from attendance_pipeline.pm.base import (
-    OutcomeUnknown,
-    PlannedWorklog,
-    PMError,
-    RemoteWorklog,
-    key_from_text,
-    key_tag,
+from attendance_pipeline.http_retry import (
+    RetriesExhausted,
+    Retryable,
+    RetryBounds,
+    ThreadSessions,
+    call_with_retries,
 )
+from attendance_pipeline.pm.base import OutcomeUnknown, PMError
 
 log = logging.getLogger(__name__)
 
@@ -69,17 +63,21 @@ class RetryPolicy:
     max_retry_after_s: float = 30.0  # a longer Retry-After fails instead of waiting
     timeout_s: float = 30.0
 
+    @property
+    def bounds(self) -> RetryBounds:
+        """The policy as the shared retry mechanism's bounds."""
+        return RetryBounds(
+            max_attempts=self.max_attempts,
+            max_seconds=self.max_seconds,
+            backoff_initial_s=self.backoff_initial_s,
+            backoff_max_s=self.backoff_max_s,
+        )
 
-class _Retryable(Exception):
-    def __init__(self, reason: str, wait_s: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.wait_s = wait_s
+
+ErrorMessages = Callable[[dict[str, Any]], list[str]]
 
 
-def describe_with(
-    response: requests.Response, messages_of: Callable[[dict[str, Any]], list[str]]
-) -> str:
+def describe_with(response: requests.Response, messages_of: ErrorMessages) -> str:
     """`HTTP <status> (<hint>): <messages>`, the messages read from a JSON error body by
     `messages_of`, else the start of the body."""
     status = response.status_code
@@ -104,7 +102,11 @@ def default_describe(response: requests.Response) -> str:
 
 
 class PMHttp:
-    """A small HTTP client for one PM system: base URL, auth, retries and error mapping."""
+    """A small HTTP client for one PM system: base URL, auth, retries and error mapping.
+
+    `auth` and `headers` go with every request; `session` (optional) is used by every thread
+    instead of one session per thread (connection reuse in tests).
+    """
 
     def __init__(
         self,
@@ -117,6 +119,7 @@ class PMHttp:
         policy: RetryPolicy | None = None,
         secrets: Iterable[str] = (),
         sleep: Callable[[float], None] = time.sleep,
+        session: requests.Session | None = None,
     ) -> None:
         self.system = system
         self.base_url = base_url.rstrip("/")
@@ -126,7 +129,8 @@ class PMHttp:
         self._describe = describe
         self._secrets = [s for s in secrets if s]
         self._sleep = sleep
-        self._local = threading.local()
+        self._given_session = session
+        self._sessions = ThreadSessions()
 
     def __repr__(self) -> str:
         return f"PMHttp({self.system!r}, {self.base_url!r})"
@@ -148,33 +152,37 @@ class PMHttp:
 
         `write=True` turns an ambiguous transport failure into `OutcomeUnknown`.
         """
-        started = time.monotonic()
-        retrying = Retrying(
-            stop=stop_after_attempt(self.policy.max_attempts)
-            | stop_before_delay(self.policy.max_seconds),
-            wait=self._wait,
-            retry=retry_if_exception_type(_Retryable),
-            sleep=self._sleep,
-            reraise=True,
-            before_sleep=lambda state: self._note_retry(operation, state),
-        )
         try:
-            for attempt in retrying:
-                with attempt:
-                    return self._attempt(
-                        method, path, operation, write, params, json, data, headers, accept
-                    )
-        except _Retryable as exc:
-            elapsed = time.monotonic() - started
-            attempts = retrying.statistics.get("attempt_number", "?")
-            raise PMError(
-                self.system,
-                operation,
-                f"gave up after {attempts} attempt(s) in {elapsed:.1f} s; last problem: "
-                f"{self.redact(exc.reason)}",
-                retryable=True,
+            return call_with_retries(
+                lambda: self._attempt(
+                    method, path, operation, write, params, json, data, headers, accept
+                ),
+                self.policy.bounds,
+                sleep=self._sleep,
+                on_retry=lambda number, problem: log.info(
+                    "%s %s: retry %d (%s)",
+                    self.system,
+                    operation,
+                    number,
+                    self.redact(problem.reason),
+                ),
+            )
+        except RetriesExhausted as exc:
+            raise self.error(operation, str(exc), retryable=True) from None
+
+    def json(self, response: requests.Response, operation: str) -> Any:
+        """The JSON body, or a PMError saying what came back instead."""
+        try:
+            return response.json()
+        except ValueError:
+            snippet = " ".join(response.text.split())[:120]
+            raise self.error(
+                operation, f"HTTP {response.status_code} with a body that is not JSON: {snippet!r}"
             ) from None
-        raise AssertionError("unreachable")  # pragma: no cover
+
+    def describe(self, response: requests.Response) -> str:
+        """The system's error reply as one readable line."""
+        return self._describe(response)
 
     def redact(self, text: str) -> str:
         """`text` with every known secret replaced by ***."""
@@ -206,14 +214,16 @@ class PMHttp:
         accept: Collection[int],
     ) -> requests.Response:
         where = f"{method} /{path.split('?')[0].lstrip('/')}"
+        session = self._given_session or self._sessions.get()
         try:
-            response = self._session().request(
+            response = session.request(
                 method,
                 f"{self.base_url}/{path.lstrip('/')}",
                 params=params,
                 json=json,
                 data=data,
-                headers=dict(headers or {}),
+                headers={**self._headers, **(headers or {})},
+                auth=self._auth,
                 timeout=self.policy.timeout_s,
             )
         except (
@@ -231,7 +241,7 @@ class PMHttp:
                     f"{problem} after the request was sent; it may or may not have been applied "
                     "(re-list before writing again)",
                 ) from None
-            raise _Retryable(problem) from None
+            raise Retryable(problem) from None
         except requests.RequestException as exc:
             raise self.error(operation, f"{where}: {type(exc).__name__}: {exc}") from None
 
@@ -254,35 +264,49 @@ class PMHttp:
                     f"the {self.policy.max_retry_after_s:.0f} s allowed); try again later",
                     retryable=True,
                 )
-            raise _Retryable(f"{where}: HTTP {status}", wait_s=wait_s)
-        raise self.error(operation, f"{where}: {self._describe(response)}")
+            raise Retryable(f"{where}: HTTP {status}", wait_s=wait_s)
+        raise self.error(operation, f"{where}: {self.describe(response)}")
 
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, _Retryable) and exc.wait_s is not None:
-            return exc.wait_s + random.uniform(0, min(1.0, exc.wait_s * 0.1 + 0.05))
-        ceiling = self.policy.backoff_initial_s * 2 ** (state.attempt_number - 1)
-        return random.uniform(0, min(self.policy.backoff_max_s, ceiling))  # full jitter
 
-    def _note_retry(self, operation: str, state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        reason = exc.reason if isinstance(exc, _Retryable) else repr(exc)
-        log.info(
-            "%s %s: retry %d (%s)",
+class HttpWorklogStore:
+    """What every HTTP adapter shares: its `system`, one `PMHttp` and a repr without secrets.
+
+    JSON is accepted by default; `error_messages` reads the system's error body (see
+    `describe_with`), or `describe` replaces the whole description.
+    """
+
+    system = ""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        policy: RetryPolicy | None,
+        auth: tuple[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        error_messages: ErrorMessages | None = None,
+        secrets: Iterable[str] = (),
+    ) -> None:
+        describe: Callable[[requests.Response], str] = default_describe
+        if error_messages is not None:
+            describe = partial(describe_with, messages_of=error_messages)
+        self._http = PMHttp(
             self.system,
-            operation,
-            state.attempt_number,
-            self.redact(reason),
+            base_url,
+            auth=auth,
+            headers={"Accept": "application/json", **(headers or {})},
+            describe=describe,
+            policy=policy,
+            secrets=secrets,
         )
 
-    def _session(self) -> requests.Session:
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            session.auth = self._auth
-            session.headers.update(self._headers)
-            self._local.session = session
-        return session
+    def __repr__(self) -> str:
+        shown = "".join(f", {name}={value!r}" for name, value in self._shown().items())
+        return f"{type(self).__name__}({self._http.base_url!r}{shown})"
+
+    def _shown(self) -> dict[str, object]:
+        """Settings (never secrets) that the repr shows after the base URL."""
+        return {}
 
 
 def _never_sent(exc: requests.RequestException) -> bool:
@@ -307,42 +331,3 @@ def _retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
-
-
-def json_body(http: PMHttp, response: requests.Response, operation: str) -> Any:
-    """The JSON body, or a PMError saying what came back instead."""
-    try:
-        return response.json()
-    except ValueError:
-        snippet = " ".join(response.text.split())[:120]
-        raise http.error(
-            operation, f"HTTP {response.status_code} with a body that is not JSON: {snippet!r}"
-        ) from None
-
-
-# ---------------------------------------------------------------------- the key in free text
-
-
-def tagged_text(comment: str, key: str, signature: str = "") -> str:
-    """`comment`, then a last line carrying our key tag (after an optional signature)."""
-    last = f"{signature} {key_tag(key)}".strip()
-    return f"{comment.strip()}\n{last}" if comment.strip() else last
-
-
-def untagged_text(text: str | None) -> str:
-    """The human part of a tagged text: every line that does not carry a key tag."""
-    lines = (text or "").splitlines()
-    return "\n".join(line for line in lines if key_from_text(line) is None).strip()
-
-
-def remote_from_plan(remote_id: str, planned: PlannedWorklog) -> RemoteWorklog:
-    """What a successful create/update left in the remote, as the pusher sees it when listing."""
-    return RemoteWorklog(
-        remote_id=remote_id,
-        worklog_key=planned.worklog_key,
-        pm_user=planned.pm_user,
-        issue=planned.issue,
-        work_date=planned.work_date,
-        seconds=planned.seconds,
-        comment=planned.comment.strip(),
-    )

@@ -28,24 +28,9 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import quote
 
-import requests
-
 from attendance_pipeline.china_time import SHANGHAI, date_to_ms
-from attendance_pipeline.pm.base import (
-    PlannedWorklog,
-    PMUser,
-    RemoteWorklog,
-    key_from_text,
-)
-from attendance_pipeline.pm.http import (
-    PMHttp,
-    RetryPolicy,
-    describe_with,
-    json_body,
-    remote_from_plan,
-    tagged_text,
-    untagged_text,
-)
+from attendance_pipeline.pm.base import PlannedWorklog, PMUser, RemoteWorklog, TaggedText
+from attendance_pipeline.pm.http import HttpWorklogStore, RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +45,8 @@ def started_text(work_date: date) -> str:
     return f"{work_date.isoformat()}T09:00:00.000+0800"
 
 
-def describe_jira_error(response: requests.Response) -> str:
-    """`{"errorMessages": [...], "errors": {field: msg}}` as one readable line."""
-    return describe_with(response, _jira_messages)
-
-
-def _jira_messages(payload: dict[str, Any]) -> list[str]:
+def jira_messages(payload: dict[str, Any]) -> list[str]:
+    """`{"errorMessages": [...], "errors": {field: msg}}` as a list of messages."""
     messages = [str(m) for m in payload.get("errorMessages") or []]
     errors = payload.get("errors") or {}
     if isinstance(errors, dict):
@@ -75,7 +56,7 @@ def _jira_messages(payload: dict[str, Any]) -> list[str]:
     return messages
 
 
-class JiraWorklogStore:
+class JiraWorklogStore(HttpWorklogStore):
     """Worklogs in Jira, logged by one service account on behalf of employees."""
 
     system = "jira"
@@ -94,7 +75,7 @@ class JiraWorklogStore:
         """Cloud: `email` + `api_token` (Basic). Data Center: `personal_access_token` (Bearer)."""
         if api_version not in (2, 3):
             raise ValueError("api_version must be 2 (Data Center) or 3 (Cloud)")
-        headers = {"Accept": "application/json"}
+        headers: dict[str, str] = {}
         auth: tuple[str, str] | None = None
         if personal_access_token:
             headers["Authorization"] = f"Bearer {personal_access_token}"
@@ -105,21 +86,20 @@ class JiraWorklogStore:
         self.api_version = api_version
         self.page_size = page_size
         self._api = f"rest/api/{api_version}"
-        self._http = PMHttp(
-            self.system,
+        super().__init__(
             base_url,
+            policy=policy,
             auth=auth,
             headers=headers,
-            describe=describe_jira_error,
-            policy=policy,
+            error_messages=jira_messages,
             secrets=[s for s in (api_token, personal_access_token) if s],
         )
         self._names: dict[str, str] = {}
         self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._locks_guard = threading.Lock()
 
-    def __repr__(self) -> str:
-        return f"JiraWorklogStore({self._http.base_url!r}, api_version={self.api_version})"
+    def _shown(self) -> dict[str, object]:
+        return {"api_version": self.api_version}
 
     # ------------------------------------------------------------------ WorklogStore
 
@@ -182,10 +162,10 @@ class JiraWorklogStore:
                 params=WRITE_FLAGS,
                 json=self._body(planned),
             )
-        payload = json_body(self._http, response, operation)
+        payload = self._http.json(response, operation)
         if not isinstance(payload, dict) or not payload.get("id"):
             raise self._http.error(operation, "the reply has no worklog `id`")
-        return remote_from_plan(str(payload["id"]), planned)
+        return planned.as_remote(str(payload["id"]))
 
     def update(self, remote: RemoteWorklog, planned: PlannedWorklog) -> RemoteWorklog:
         """PUT seconds, comment and property; a worklog cannot move to another issue."""
@@ -206,7 +186,7 @@ class JiraWorklogStore:
                 params=WRITE_FLAGS,
                 json=self._body(planned),
             )
-        return remote_from_plan(remote.remote_id, planned)
+        return planned.as_remote(remote.remote_id)
 
     def delete(self, remote: RemoteWorklog) -> None:
         """DELETE the worklog; one that is already gone counts as deleted."""
@@ -235,7 +215,7 @@ class JiraWorklogStore:
     def _body(self, planned: PlannedWorklog) -> dict[str, Any]:
         name = self._names.get(planned.pm_user, planned.pm_user)
         signature = f"Logged for {name} ({planned.pm_user}), DingTalk {planned.userid}"
-        text = tagged_text(planned.comment, planned.worklog_key, signature)
+        text = TaggedText.write(planned.comment, planned.worklog_key, signature)
         comment: Any = text if self.api_version == 2 else _document(text)
         value = {"key": planned.worklog_key, "pm_user": planned.pm_user, "userid": planned.userid}
         return {
@@ -247,12 +227,13 @@ class JiraWorklogStore:
 
     def _remote(self, issue: str, raw: dict[str, Any]) -> RemoteWorklog | None:
         text = _comment_text(raw.get("comment"))
+        text_key, human = TaggedText.read(text)
         value: dict[str, Any] = {}
         for prop in raw.get("properties") or []:
             if isinstance(prop, dict) and prop.get("key") == PROPERTY_KEY:
                 candidate = prop.get("value")
                 value = candidate if isinstance(candidate, dict) else {}
-        key = value.get("key") or key_from_text(text)
+        key = value.get("key") or text_key
         if not key:
             return None  # not ours
         pm_user = value.get("pm_user")
@@ -277,7 +258,7 @@ class JiraWorklogStore:
             issue=issue,
             work_date=started.astimezone(SHANGHAI).date(),
             seconds=seconds,
-            comment=untagged_text(text),
+            comment=human,
         )
 
     def _worklog_pages(self, issue: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -291,7 +272,7 @@ class JiraWorklogStore:
                 write=False,
                 params={**params, "startAt": start_at, "maxResults": self.page_size},
             )
-            payload = json_body(self._http, response, operation)
+            payload = self._http.json(response, operation)
             worklogs = payload.get("worklogs") if isinstance(payload, dict) else None
             if not isinstance(worklogs, list):
                 raise self._http.error(operation, "the reply has no `worklogs` list")
@@ -312,7 +293,7 @@ class JiraWorklogStore:
                 write=False,
                 params={**extra, "startAt": start_at, "maxResults": self.page_size},
             )
-            page = json_body(self._http, response, "list users")
+            page = self._http.json(response, "list users")
             if not isinstance(page, list):
                 raise self._http.error("list users", "the reply is not a list of users")
             if not page:

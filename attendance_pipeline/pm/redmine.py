@@ -24,16 +24,15 @@
   wrong key as if anonymous (200, public projects only): the store checks the key once with
   `/users/current.json` before its first listing.
 
-`seed_redmine` prepares a project, users, memberships (Manager role) and issues over REST with an
-administrator's key, for the demo and the integration tests.
+Demo and test set-up (a project, users, memberships, issues) is `pm/redmine_seed.py`, which this
+adapter does not import.
 """
 
 from __future__ import annotations
 
 import re
-import secrets
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
@@ -49,7 +48,7 @@ from attendance_pipeline.pm.base import (
     key_from_text,
     key_tag,
 )
-from attendance_pipeline.pm.http import STATUS_HINTS, PMHttp, RetryPolicy, json_body
+from attendance_pipeline.pm.http import STATUS_HINTS, PMHttp, RetryPolicy
 
 SYSTEM = "redmine"
 PAGE_LIMIT = 100  # Redmine caps `limit` at 100
@@ -57,7 +56,6 @@ USERS_PER_LIST = 50  # ids per `user_id=a|b|…` filter: keeps the URL far below
 COMMENT_LIMIT = 255  # Redmine 5 allows 1024; older Redmine and many plugins 255
 HOURS_DECIMALS = 4
 PREFERRED_ACTIVITY = "development"
-MANAGER_ROLE = "Manager"
 BAD_KEY = "Redmine rejected the API key (set REDMINE_API_KEY)"
 NOT_MEMBER = (
     "the user must be a member of the issue's project with a role that may log time, and the API "
@@ -71,7 +69,7 @@ def describe_redmine_error(response: requests.Response) -> str:
     status = response.status_code
     if status == 401:
         return BAD_KEY
-    errors = _error_list(response)
+    errors = error_list(response)
     if errors:
         return f"HTTP {status}: " + "; ".join(errors)
     if status == 403:
@@ -88,7 +86,7 @@ def _content_type(response: requests.Response) -> str:
     return response.headers.get("Content-Type", "").lower()
 
 
-def _error_list(response: requests.Response) -> list[str]:
+def error_list(response: requests.Response) -> list[str]:
     """The `errors` of a 422 body (`{"errors": ["…"]}`), or []."""
     if "json" not in _content_type(response):
         return []
@@ -143,21 +141,9 @@ def _check_day(value: object, what: str) -> date:
     return value
 
 
-class _RedmineHttp(PMHttp):
-    """`PMHttp` that can send through a caller's `requests.Session` (connection reuse, tests)."""
-
-    def __init__(self, *args: Any, session: requests.Session | None = None, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self._given_session = session
-
-    def _session(self) -> requests.Session:
-        if self._given_session is not None:
-            return self._given_session
-        return super()._session()
-
-
-class RedmineClient:
-    """Authenticated Redmine REST calls returning JSON; shared by the store and `seed_redmine`."""
+class RedmineHttp(PMHttp):
+    """`PMHttp` for one Redmine, the key in a header (never in the URL), plus JSON reads and
+    paging; shared by the store and `redmine_seed`."""
 
     def __init__(
         self,
@@ -173,48 +159,22 @@ class RedmineClient:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"Redmine base URL {base_url!r} is not an http(s) URL")
-        self._api_key = api_key
-        self.http = _RedmineHttp(
+        super().__init__(
             SYSTEM,
             base_url,
-            headers={"Accept": "application/json"},
+            headers={"Accept": "application/json", "X-Redmine-API-Key": api_key},
             describe=describe_redmine_error,
             policy=RetryPolicy(max_attempts=max_attempts, timeout_s=timeout_s),
             secrets=[api_key],
             session=session,
         )
 
-    def __repr__(self) -> str:
-        return f"RedmineClient({self.http.base_url!r})"
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        operation: str,
-        *,
-        write: bool = False,
-        params: Any = None,
-        body: Any = None,
-        accept: Iterable[int] = (),
-    ) -> requests.Response:
-        """One call with the key in a header (never in the URL); non-2xx outside `accept` raise."""
-        return self.http.request(
-            method,
-            path,
-            operation=operation,
-            write=write,
-            params=params,
-            json=body,
-            headers={"X-Redmine-API-Key": self._api_key},
-            accept=tuple(accept),
-        )
-
     def get(self, path: str, operation: str, params: Any = None) -> dict[str, Any]:
         """GET a JSON object."""
-        payload = json_body(self.http, self.call("GET", path, operation, params=params), operation)
+        response = self.request("GET", path, operation=operation, write=False, params=params)
+        payload = self.json(response, operation)
         if not isinstance(payload, dict):
-            raise self.http.error(operation, f"GET {path}: the reply is not a JSON object")
+            raise self.error(operation, f"GET {path}: the reply is not a JSON object")
         return payload
 
     def pages(
@@ -229,9 +189,7 @@ class RedmineClient:
             )
             items = payload.get(collection)
             if not isinstance(items, list):
-                raise self.http.error(
-                    operation, f"GET {path}: the reply has no `{collection}` list"
-                )
+                raise self.error(operation, f"GET {path}: the reply has no `{collection}` list")
             for item in items:
                 if isinstance(item, dict) and item.get("id") not in seen:
                     seen.add(item.get("id"))
@@ -257,10 +215,9 @@ class RedmineWorklogStore:
         max_attempts: int = 5,
         session: requests.Session | None = None,
     ) -> None:
-        self._client = RedmineClient(
+        self._http = RedmineHttp(
             base_url, api_key, timeout_s=timeout_s, max_attempts=max_attempts, session=session
         )
-        self._http = self._client.http
         self._activity_id = activity_id
         self._lock = threading.Lock()
         self._key_checked = False
@@ -274,7 +231,7 @@ class RedmineWorklogStore:
         """Active users (`active=True`) and locked ones (`active=False`); needs an admin key."""
         users = []
         for status, active in (("1", True), ("3", False)):
-            for item in self._client.pages("users.json", "users", "list users", {"status": status}):
+            for item in self._http.pages("users.json", "users", "list users", {"status": status}):
                 name = " ".join(
                     str(item.get(part) or "").strip() for part in ("firstname", "lastname")
                 ).strip()
@@ -307,7 +264,7 @@ class RedmineWorklogStore:
             batch = users[first : first + USERS_PER_LIST]
             batch_set = set(batch)
             params = {"user_id": "|".join(batch), "from": start.isoformat(), "to": end.isoformat()}
-            for entry in self._client.pages("time_entries.json", "time_entries", operation, params):
+            for entry in self._http.pages("time_entries.json", "time_entries", operation, params):
                 remote = self._remote(entry)
                 if (
                     remote is not None
@@ -322,12 +279,17 @@ class RedmineWorklogStore:
         """POST /time_entries.json → 201 with the entry."""
         operation = f"create {planned.worklog_key}"
         body = {"time_entry": self._fields(planned, operation)}
-        response = self._client.call(
-            "POST", "time_entries.json", operation, write=True, body=body, accept=(404, 422)
+        response = self._http.request(
+            "POST",
+            "time_entries.json",
+            operation=operation,
+            write=True,
+            json=body,
+            accept=(404, 422),
         )
         if response.status_code >= 300:
             raise self._refused(operation, planned, response)
-        payload = json_body(self._http, response, operation)
+        payload = self._http.json(response, operation)
         entry = payload.get("time_entry") if isinstance(payload, dict) else None
         remote = self._remote(entry) if isinstance(entry, dict) else None
         if remote is None:
@@ -339,12 +301,12 @@ class RedmineWorklogStore:
         operation = f"update {planned.worklog_key} (time entry {remote.remote_id})"
         entry_id = _check_id(remote.remote_id, "time entry", operation)
         body = {"time_entry": self._fields(planned, operation)}
-        response = self._client.call(
+        response = self._http.request(
             "PUT",
             f"time_entries/{entry_id}.json",
-            operation,
+            operation=operation,
             write=True,
-            body=body,
+            json=body,
             accept=(404, 422),
         )
         if response.status_code == 404:
@@ -367,8 +329,12 @@ class RedmineWorklogStore:
         """DELETE /time_entries/{id}.json (204); a 404 means it is already gone, which is fine."""
         operation = f"delete {remote.worklog_key} (time entry {remote.remote_id})"
         entry_id = _check_id(remote.remote_id, "time entry", operation)
-        self._client.call(
-            "DELETE", f"time_entries/{entry_id}.json", operation, write=True, accept=(404,)
+        self._http.request(
+            "DELETE",
+            f"time_entries/{entry_id}.json",
+            operation=operation,
+            write=True,
+            accept=(404,),
         )
 
     # ------------------------------------------------------------------ internals
@@ -379,7 +345,8 @@ class RedmineWorklogStore:
         with self._lock:
             if self._key_checked:
                 return
-            self._client.call("GET", "users/current.json", operation)  # 401 for a wrong key
+            # 401 for a wrong key
+            self._http.request("GET", "users/current.json", operation=operation, write=False)
             self._key_checked = True
 
     def activity_id(self) -> int:
@@ -392,7 +359,7 @@ class RedmineWorklogStore:
 
     def _discover_activity(self) -> int:
         operation = "find the time-entry activity"
-        payload = self._client.get("enumerations/time_entry_activities.json", operation)
+        payload = self._http.get("enumerations/time_entry_activities.json", operation)
         items = payload.get("time_entry_activities")
         active = [
             a
@@ -436,7 +403,7 @@ class RedmineWorklogStore:
                 f"HTTP 404: not found (is PM_BASE_URL Redmine's root URL? does issue "
                 f"{planned.issue} exist?)",
             )
-        errors = _error_list(response) or [describe_redmine_error(response)]
+        errors = error_list(response) or [describe_redmine_error(response)]
         hints = []
         if any(e.startswith("User ") for e in errors):
             hints.append(NOT_MEMBER)
@@ -472,123 +439,3 @@ class RedmineWorklogStore:
             )
         except (KeyError, TypeError, ValueError):
             return None
-
-
-# ---------------------------------------------------------------------- demo / test set-up
-
-
-def seed_redmine(
-    base_url: str,
-    admin_key: str,
-    users: list[dict[str, str]],
-    project: str = "attendance-demo",
-    issues: int = 8,
-) -> dict[str, Any]:
-    """Create (idempotently) a project, users, Manager memberships and `issues` issues.
-
-    `users` are dicts with login, firstname, lastname, mail and optionally password (a random one
-    when missing). `project` is the identifier (lowercase letters, digits, `-`, `_`). Returns
-    `{"project_id": int, "issue_ids": [int, …], "users": {login: id}}`. Roles cannot be created
-    over REST: Redmine's default Manager role (which may log time for other users) is used.
-    """
-    client = RedmineClient(base_url, admin_key)
-    project_id = _ensure_project(client, project)
-    manager = _manager_role(client)
-    user_ids = {spec["login"]: _ensure_user(client, spec) for spec in users}
-    members = {
-        int(m["user"]["id"])
-        for m in client.pages(
-            f"projects/{project_id}/memberships.json", "memberships", "list memberships"
-        )
-        if isinstance(m.get("user"), dict)
-    }
-    for login, user_id in user_ids.items():
-        if user_id in members:
-            continue
-        response = client.call(
-            "POST",
-            f"projects/{project_id}/memberships.json",
-            f"add {login} to {project}",
-            write=True,
-            body={"membership": {"user_id": user_id, "role_ids": [manager]}},
-            accept=(422,),
-        )
-        if response.status_code == 422 and "taken" not in " ".join(_error_list(response)):
-            raise client.http.error(f"add {login} to {project}", describe_redmine_error(response))
-    return {
-        "project_id": project_id,
-        "issue_ids": _ensure_issues(client, project_id, project, issues),
-        "users": user_ids,
-    }
-
-
-def _ensure_project(client: RedmineClient, identifier: str) -> int:
-    operation = f"find project {identifier}"
-    response = client.call("GET", f"projects/{identifier}.json", operation, accept=(404,))
-    if response.status_code == 200:
-        return int(json_body(client.http, response, operation)["project"]["id"])
-    operation = f"create project {identifier}"
-    body = {
-        "project": {
-            "name": identifier,
-            "identifier": identifier,
-            "is_public": False,
-            "enabled_module_names": ["issue_tracking", "time_tracking"],
-        }
-    }
-    response = client.call("POST", "projects.json", operation, write=True, body=body)
-    return int(json_body(client.http, response, operation)["project"]["id"])
-
-
-def _manager_role(client: RedmineClient) -> int:
-    roles = client.get("roles.json", "list roles").get("roles") or []
-    for role in roles:
-        if isinstance(role, dict) and role.get("name") == MANAGER_ROLE:
-            return int(role["id"])
-    raise client.http.error(
-        "list roles",
-        f"no {MANAGER_ROLE!r} role (load Redmine's default data; roles cannot be made over REST)",
-    )
-
-
-def _ensure_user(client: RedmineClient, spec: dict[str, str]) -> int:
-    login = spec["login"]
-    for status in ("1", "3", "2"):  # active, locked, registered
-        for user in client.pages(
-            "users.json", "users", f"find user {login}", {"name": login, "status": status}
-        ):
-            if user.get("login") == login:
-                return int(user["id"])
-    operation = f"create user {login}"
-    body = {
-        "user": {
-            "login": login,
-            "firstname": spec.get("firstname") or login,
-            "lastname": spec.get("lastname") or login,
-            "mail": spec.get("mail") or f"{login}@example.com",
-            "password": spec.get("password") or secrets.token_urlsafe(16),
-            "must_change_passwd": False,
-        }
-    }
-    response = client.call("POST", "users.json", operation, write=True, body=body)
-    return int(json_body(client.http, response, operation)["user"]["id"])
-
-
-def _ensure_issues(client: RedmineClient, project_id: int, name: str, count: int) -> list[int]:
-    subjects = [f"{name} task {n}" for n in range(1, count + 1)]
-    existing: dict[str, int] = {}
-    for issue in client.pages(
-        "issues.json",
-        "issues",
-        "list issues",
-        {"project_id": project_id, "status_id": "*", "subproject_id": "!*"},
-    ):
-        existing.setdefault(str(issue.get("subject")), int(issue["id"]))
-    for subject in subjects:
-        if subject in existing:
-            continue
-        operation = f"create issue {subject!r}"
-        body = {"issue": {"project_id": project_id, "subject": subject}}
-        response = client.call("POST", "issues.json", operation, write=True, body=body)
-        existing[subject] = int(json_body(client.http, response, operation)["issue"]["id"])
-    return [existing[s] for s in subjects]

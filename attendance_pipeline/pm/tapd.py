@@ -28,33 +28,24 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-import requests
-
 from attendance_pipeline.pm.base import (
     OutcomeUnknown,
     PlannedWorklog,
     PMError,
     PMUser,
     RemoteWorklog,
-    key_from_text,
+    TaggedText,
 )
-from attendance_pipeline.pm.http import (
-    PMHttp,
-    RetryPolicy,
-    describe_with,
-    remote_from_plan,
-    tagged_text,
-    untagged_text,
-)
+from attendance_pipeline.pm.http import HttpWorklogStore, RetryPolicy
 
 ENTITY_TYPES = ("story", "task", "bug")
 PAGE_LIMIT = 200  # TAPD's maximum
 NON_API_PAGE = "TAPD answered with a non-API page: check PM_BASE_URL"
 
 
-def describe_tapd_error(response: requests.Response) -> str:
-    """TAPD errors are `{"status": 0, "info": "..."}`; fall back to the body."""
-    return describe_with(response, lambda p: [str(p.get("info") or p.get("message") or "")])
+def tapd_messages(payload: dict[str, Any]) -> list[str]:
+    """TAPD errors are `{"status": 0, "info": "..."}`."""
+    return [str(payload.get("info") or payload.get("message") or "")]
 
 
 def parse_issue(issue: str) -> tuple[str, str]:
@@ -65,7 +56,7 @@ def parse_issue(issue: str) -> tuple[str, str]:
     return entity_type, entity_id
 
 
-class TapdWorklogStore:
+class TapdWorklogStore(HttpWorklogStore):
     """Timesheets in one TAPD workspace."""
 
     system = "tapd"
@@ -87,18 +78,16 @@ class TapdWorklogStore:
             raise ValueError("timespent_unit_hours must be positive")
         self.workspace_id = str(workspace_id)
         self.unit_hours = timespent_unit_hours
-        self._http = PMHttp(
-            self.system,
+        super().__init__(
             base_url,
-            auth=(api_user, api_password),
-            headers={"Accept": "application/json"},
-            describe=describe_tapd_error,
             policy=policy,
+            auth=(api_user, api_password),
+            error_messages=tapd_messages,
             secrets=[api_password],
         )
 
-    def __repr__(self) -> str:
-        return f"TapdWorklogStore({self._http.base_url!r}, workspace_id={self.workspace_id})"
+    def _shown(self) -> dict[str, object]:
+        return {"workspace_id": self.workspace_id}
 
     # ------------------------------------------------------------------ WorklogStore
 
@@ -172,14 +161,14 @@ class TapdWorklogStore:
                     "workspace_id": self.workspace_id,
                     **natural,
                     "timespent": self._timespent(planned.seconds),
-                    "memo": tagged_text(planned.comment, planned.worklog_key),
+                    "memo": TaggedText.write(planned.comment, planned.worklog_key),
                 },
             )
         except PMError as exc:
             if isinstance(exc, OutcomeUnknown) or "timesheet exists" not in str(exc):
                 raise
             raise self._collision(operation, planned, "written just now by someone") from None
-        return remote_from_plan(self._sheet_id(data, operation), planned)
+        return planned.as_remote(self._sheet_id(data, operation))
 
     def update(self, remote: RemoteWorklog, planned: PlannedWorklog) -> RemoteWorklog:
         """The same POST with `id`: timespent and memo change; owner, date, entity cannot."""
@@ -202,10 +191,10 @@ class TapdWorklogStore:
                 "id": remote.remote_id,
                 "workspace_id": self.workspace_id,
                 "timespent": self._timespent(planned.seconds),
-                "memo": tagged_text(planned.comment, planned.worklog_key),
+                "memo": TaggedText.write(planned.comment, planned.worklog_key),
             },
         )
-        return remote_from_plan(self._sheet_id(data, operation), planned)
+        return planned.as_remote(self._sheet_id(data, operation))
 
     def delete(self, remote: RemoteWorklog) -> None:
         """POST /timesheets/delete_timesheets; `status: 1` is not enough, `failed` must be empty."""
@@ -270,8 +259,7 @@ class TapdWorklogStore:
             page += 1
 
     def _remote(self, sheet: dict[str, Any]) -> RemoteWorklog | None:
-        memo = str(sheet.get("memo") or "")
-        key = key_from_text(memo)
+        key, human = TaggedText.read(str(sheet.get("memo") or ""))
         if not key:
             return None
         try:
@@ -283,7 +271,7 @@ class TapdWorklogStore:
                 issue=f"{sheet['entity_type']}:{sheet['entity_id']}",
                 work_date=date.fromisoformat(str(sheet["spentdate"])[:10]),
                 seconds=round(hours * 60) * 60,
-                comment=untagged_text(memo),
+                comment=human,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise self._http.error(

@@ -18,24 +18,8 @@ from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any, Protocol
 
-import requests
-
-from attendance_pipeline.pm.base import (
-    PlannedWorklog,
-    PMError,
-    PMUser,
-    RemoteWorklog,
-    key_from_text,
-)
-from attendance_pipeline.pm.http import (
-    PMHttp,
-    RetryPolicy,
-    describe_with,
-    json_body,
-    remote_from_plan,
-    tagged_text,
-    untagged_text,
-)
+from attendance_pipeline.pm.base import PlannedWorklog, PMUser, RemoteWorklog, TaggedText
+from attendance_pipeline.pm.http import HttpWorklogStore, RetryPolicy
 
 ATTRIBUTE_KEY = "_attendance_"
 START_TIME = "09:00:00"
@@ -48,12 +32,8 @@ class UserDirectory(Protocol):
     def list_users(self) -> list[PMUser]: ...
 
 
-def describe_tempo_error(response: requests.Response) -> str:
-    """Tempo answers `{"errors": [{"message": ...}]}`; fall back to the body."""
-    return describe_with(response, _tempo_messages)
-
-
-def _tempo_messages(payload: dict[str, Any]) -> list[str]:
+def tempo_messages(payload: dict[str, Any]) -> list[str]:
+    """Tempo answers `{"errors": [{"message": ...}]}`."""
     messages = [
         str(error.get("message", error)) if isinstance(error, dict) else str(error)
         for error in payload.get("errors") or []
@@ -63,7 +43,7 @@ def _tempo_messages(payload: dict[str, Any]) -> list[str]:
     return messages
 
 
-class TempoWorklogStore:
+class TempoWorklogStore(HttpWorklogStore):
     """Worklogs in Tempo, authored by the employees themselves."""
 
     system = "tempo"
@@ -82,17 +62,13 @@ class TempoWorklogStore:
             raise ValueError("Tempo needs an API token")
         self.page_size = page_size
         self._users_source = users_source
-        self._http = PMHttp(
-            self.system,
+        super().__init__(
             base_url,
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            describe=describe_tempo_error,
             policy=policy,
+            headers={"Authorization": f"Bearer {token}"},
+            error_messages=tempo_messages,
             secrets=[token],
         )
-
-    def __repr__(self) -> str:
-        return f"TempoWorklogStore({self._http.base_url!r})"
 
     # ------------------------------------------------------------------ WorklogStore
 
@@ -100,8 +76,7 @@ class TempoWorklogStore:
         """The users of `users_source` (Tempo itself has no user list)."""
         source = self._users_source
         if source is None:
-            raise PMError(
-                self.system,
+            raise self._http.error(
                 "list users",
                 "Tempo has no user list: give TempoWorklogStore a users_source (the Jira store "
                 "of the same site, or a callable)",
@@ -141,11 +116,11 @@ class TempoWorklogStore:
         response = self._http.request(
             "POST", "4/worklogs", operation=operation, write=True, json=self._body(planned)
         )
-        payload = json_body(self._http, response, operation)
+        payload = self._http.json(response, operation)
         worklog_id = payload.get("tempoWorklogId") if isinstance(payload, dict) else None
         if worklog_id is None:
             raise self._http.error(operation, "the reply has no `tempoWorklogId`")
-        return remote_from_plan(str(worklog_id), planned)
+        return planned.as_remote(str(worklog_id))
 
     def update(self, remote: RemoteWorklog, planned: PlannedWorklog) -> RemoteWorklog:
         """PUT the whole worklog (Tempo replaces it)."""
@@ -157,7 +132,7 @@ class TempoWorklogStore:
             write=True,
             json=self._body(planned),
         )
-        return remote_from_plan(remote.remote_id, planned)
+        return planned.as_remote(remote.remote_id)
 
     def delete(self, remote: RemoteWorklog) -> None:
         """DELETE the worklog; one that is already gone counts as deleted."""
@@ -184,7 +159,7 @@ class TempoWorklogStore:
             "timeSpentSeconds": planned.seconds,
             "startDate": planned.work_date.isoformat(),
             "startTime": START_TIME,
-            "description": tagged_text(planned.comment, planned.worklog_key),
+            "description": TaggedText.write(planned.comment, planned.worklog_key),
             "authorAccountId": planned.pm_user,
             "attributes": [{"key": ATTRIBUTE_KEY, "value": planned.worklog_key}],
         }
@@ -205,7 +180,7 @@ class TempoWorklogStore:
                     "limit": self.page_size,
                 },
             )
-            payload = json_body(self._http, response, "list worklogs")
+            payload = self._http.json(response, "list worklogs")
             results = payload.get("results") if isinstance(payload, dict) else None
             if not isinstance(results, list):
                 raise self._http.error("list worklogs", "the reply has no `results` list")
@@ -218,8 +193,8 @@ class TempoWorklogStore:
             offset += len(results)
 
     def _remote(self, raw: dict[str, Any]) -> RemoteWorklog | None:
-        description = str(raw.get("description") or "")
-        key = _attribute(raw.get("attributes"), ATTRIBUTE_KEY) or key_from_text(description)
+        text_key, human = TaggedText.read(str(raw.get("description") or ""))
+        key = _attribute(raw.get("attributes"), ATTRIBUTE_KEY) or text_key
         if not key:
             return None
         try:
@@ -235,7 +210,7 @@ class TempoWorklogStore:
                 issue=str(issue_id),
                 work_date=date.fromisoformat(str(raw["startDate"])),
                 seconds=int(raw["timeSpentSeconds"]),
-                comment=untagged_text(description),
+                comment=human,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise self._http.error(

@@ -27,26 +27,15 @@ from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
 
-import requests
-
 from attendance_pipeline.china_time import today_in_china
 from attendance_pipeline.pm.base import (
     OutcomeUnknown,
     PlannedWorklog,
-    PMError,
     PMUser,
     RemoteWorklog,
-    key_from_text,
+    TaggedText,
 )
-from attendance_pipeline.pm.http import (
-    PMHttp,
-    RetryPolicy,
-    describe_with,
-    json_body,
-    remote_from_plan,
-    tagged_text,
-    untagged_text,
-)
+from attendance_pipeline.pm.http import HttpWorklogStore, RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +44,12 @@ NO_EDIT = "ZenTao cannot edit or delete recorded effort over REST; correct it in
 USER_PAGE = 500
 
 
-def describe_zentao_error(response: requests.Response) -> str:
+def zentao_messages(payload: dict[str, Any]) -> list[str]:
     """ZenTao errors are `{"error": "..."}` with the HTTP code."""
-    return describe_with(response, lambda p: [str(p.get("error") or p.get("message") or "")])
+    return [str(payload.get("error") or payload.get("message") or "")]
 
 
-class ZenTaoWorklogStore:
+class ZenTaoWorklogStore(HttpWorklogStore):
     """Effort on ZenTao tasks, recorded by each employee's own account."""
 
     system = "zentao"
@@ -79,20 +68,14 @@ class ZenTaoWorklogStore:
         self.admin_account = admin_account
         self._passwords = passwords
         self._today = today
-        self._http = PMHttp(
-            self.system,
-            base_url,
-            headers={"Accept": "application/json"},
-            describe=describe_zentao_error,
-            policy=policy,
-        )
+        super().__init__(base_url, policy=policy, error_messages=zentao_messages)
         self._tokens: dict[str, str] = {}
         self._refused: dict[str, str] = {}  # account -> why its login failed (never retried)
         self._account_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._guard = threading.Lock()
 
-    def __repr__(self) -> str:
-        return f"ZenTaoWorklogStore({self._http.base_url!r}, admin_account={self.admin_account!r})"
+    def _shown(self) -> dict[str, object]:
+        return {"admin_account": self.admin_account}
 
     # ------------------------------------------------------------------ WorklogStore
 
@@ -175,13 +158,13 @@ class ZenTaoWorklogStore:
                 "dates": [planned.work_date.isoformat()],
                 "consumed": [_hours(planned.seconds)],
                 "left": [left],
-                "work": [tagged_text(planned.comment, planned.worklog_key)],
+                "work": [TaggedText.write(planned.comment, planned.worklog_key)],
             },
         )
         # The reply is the task, not the effort: find the effort's id by our key.
         for remote in self._efforts(reader, planned.issue):
             if remote.worklog_key == planned.worklog_key and remote.pm_user == account:
-                return remote_from_plan(remote.remote_id, planned)
+                return planned.as_remote(remote.remote_id)
         raise OutcomeUnknown(
             self.system,
             operation,
@@ -190,15 +173,11 @@ class ZenTaoWorklogStore:
 
     def update(self, remote: RemoteWorklog, planned: PlannedWorklog) -> RemoteWorklog:
         """Not possible over REST (see the module docstring)."""
-        raise PMError(
-            self.system, f"update {remote.worklog_key} (effort {remote.remote_id})", NO_EDIT
-        )
+        raise self._http.error(f"update {remote.worklog_key} (effort {remote.remote_id})", NO_EDIT)
 
     def delete(self, remote: RemoteWorklog) -> None:
         """Not possible over REST (see the module docstring)."""
-        raise PMError(
-            self.system, f"delete {remote.worklog_key} (effort {remote.remote_id})", NO_EDIT
-        )
+        raise self._http.error(f"delete {remote.worklog_key} (effort {remote.remote_id})", NO_EDIT)
 
     # ------------------------------------------------------------------ internals
 
@@ -215,8 +194,7 @@ class ZenTaoWorklogStore:
         for raw in efforts:
             if not isinstance(raw, dict):
                 continue
-            work = str(raw.get("work") or "")
-            key = key_from_text(work)
+            key, human = TaggedText.read(str(raw.get("work") or ""))
             if not key:
                 continue
             try:
@@ -228,7 +206,7 @@ class ZenTaoWorklogStore:
                         issue=issue,
                         work_date=date.fromisoformat(str(raw["date"])[:10]),
                         seconds=round(float(raw["consumed"]) * 60) * 60,
-                        comment=untagged_text(work),
+                        comment=human,
                     )
                 )
             except (KeyError, TypeError, ValueError) as exc:
@@ -276,7 +254,7 @@ class ZenTaoWorklogStore:
                 accept=(401,) if attempt == 1 else (),
             )
             if response.status_code != 401:
-                return json_body(self._http, response, operation)
+                return self._http.json(response, operation)
             self._drop_token(account, token)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -307,20 +285,19 @@ class ZenTaoWorklogStore:
                 accept=(400, 401, 403),
             )
         except OutcomeUnknown as exc:
-            raise PMError(
-                self.system,
+            raise self._http.error(
                 operation,
                 f"{exc}; the login is not repeated blindly (failed logins lock accounts)",
                 retryable=True,
             ) from None
         if response.status_code >= 400:
             why = (
-                f"login refused ({describe_zentao_error(response)}); not retried, as failed "
+                f"login refused ({self._http.describe(response)}); not retried, as failed "
                 "logins lock the account: check this account's password in the secrets source"
             )
             self._refused[account] = why
             raise self._http.error(operation, why)
-        payload = json_body(self._http, response, operation)
+        payload = self._http.json(response, operation)
         token = payload.get("token") if isinstance(payload, dict) else None
         if not token:
             raise self._http.error(operation, "the reply has no `token`")
