@@ -1,4 +1,7 @@
-"""Running by itself: the daily schedule, the corrections schedule and failure alerts.
+"""Running by itself: the jobs, the daily and corrections schedules and failure alerts.
+
+- `sync` runs every daily stage (groups dingtalk, warehouse, hours, delivery) for a range of
+  days as one run; `payroll` runs the finance group for a month.
 
 - `daily_sync` at 02:10 Asia/Shanghai materialises yesterday's partition.
 - `corrections_sync` at 03:40 re-pulls a trailing window (pipeline.yaml `corrections_days`,
@@ -15,16 +18,30 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 
 from attendance_pipeline.china_time import SHANGHAI
+from attendance_pipeline.dagster_api import (
+    PARTITION_RANGE_END_TAG,
+    PARTITION_RANGE_START_TAG,
+    partition_range_tags,
+)
 from attendance_pipeline.dingtalk.robot import send_markdown
 from attendance_pipeline.pipeline_config import load_pipeline_config
 from attendance_pipeline.settings import load_settings
 from attendance_pipeline.warehouse import append_sync_error, connect
+
+DAILY_STAGES = ("dingtalk", "warehouse", "hours", "delivery")
+
+sync_job = dg.define_asset_job(
+    "sync",
+    selection=dg.AssetSelection.groups(*DAILY_STAGES),
+    description="Every daily stage for a range of work days, as one run.",
+)
+payroll_job = dg.define_asset_job(
+    "payroll",
+    selection=dg.AssetSelection.groups("finance"),
+    description="Payroll months from the published effective hours.",
+)
 
 
 def window_request(last: datetime, days: int, reason: str) -> dg.RunRequest:
@@ -34,8 +51,7 @@ def window_request(last: datetime, days: int, reason: str) -> dg.RunRequest:
     return dg.RunRequest(
         run_key=f"{reason}-{start}-{end}",
         tags={
-            ASSET_PARTITION_RANGE_START_TAG: start.isoformat(),
-            ASSET_PARTITION_RANGE_END_TAG: end.isoformat(),
+            **partition_range_tags(start.isoformat(), end.isoformat()),
             "attendance/trigger": reason,
         },
     )
@@ -72,8 +88,8 @@ def corrections_sync(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
 def alert_on_run_failure(context: dg.RunFailureSensorContext) -> None:
     run = context.dagster_run
     window = (
-        f"{run.tags.get(ASSET_PARTITION_RANGE_START_TAG, '?')}.."
-        f"{run.tags.get(ASSET_PARTITION_RANGE_END_TAG, '?')}"
+        f"{run.tags.get(PARTITION_RANGE_START_TAG, '?')}.."
+        f"{run.tags.get(PARTITION_RANGE_END_TAG, '?')}"
     )
     message = (context.failure_event.message or "run failed").strip()
     record_failure(load_settings(env_file=None).warehouse_path, run.run_id, window, message)
@@ -91,3 +107,12 @@ def alert_on_run_failure(context: dg.RunFailureSensorContext) -> None:
 def record_failure(warehouse: Path, run_id: str, window: str, message: str) -> None:
     with connect(warehouse) as con:
         append_sync_error(con, "dagster", "run", window, run_id, "RunFailure", message)
+
+
+def definitions() -> dg.Definitions:
+    """The automation stage: jobs, schedules and sensors."""
+    return dg.Definitions(
+        jobs=[sync_job, payroll_job],
+        schedules=[daily_sync, corrections_sync],
+        sensors=[alert_on_run_failure],
+    )

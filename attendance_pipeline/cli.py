@@ -91,15 +91,17 @@ def _sim(system: str, rest: list[str]) -> int:
 
 
 def _sync(start: str, end: str, dry_run: bool) -> int:
-    from attendance_pipeline.definitions import defs, settings
+    from attendance_pipeline.definitions import build_definitions
     from attendance_pipeline.hours.rules import ConfigError
     from attendance_pipeline.resources import ConfigFolder
+    from attendance_pipeline.settings import load_settings
     from attendance_pipeline.sync import SyncUsageError, dagster_instance, parse_range, run_sync
 
     try:
+        settings = load_settings()
         first, last = parse_range(start, end, settings.partitions_start)
         ConfigFolder(path=str(settings.config_dir)).check_all()
-    except (SyncUsageError, ConfigError) as exc:
+    except (SyncUsageError, ConfigError, ValueError) as exc:
         print(f"attendance-pipeline sync: {exc}", file=sys.stderr)
         return 2
     if settings.uses_simulator and not _answers(settings.dingtalk_base_url):
@@ -112,6 +114,7 @@ def _sync(start: str, end: str, dry_run: bool) -> int:
             file=sys.stderr,
         )
         return 2
+    defs = build_definitions(settings)
     pm = defs.resources.get("pm") if defs.resources else None
     pm_url = getattr(pm, "base_url", "")
     pm_system = getattr(pm, "system", "none")

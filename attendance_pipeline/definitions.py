@@ -1,45 +1,50 @@
-"""The Dagster code location: `dagster dev` in the repository root loads this module."""
+"""The Dagster code location (`dg dev`, `dg check defs`, `dagster dev` load `defs`).
+
+One `Definitions` per stage, merged: each stage's assets (their checks are declared on them), the
+automation stage's jobs, schedules and sensors, and the resources for the environment. Settings
+are read when the definitions are built, not at import.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import ModuleType
 
 import dagster as dg
 
-from attendance_pipeline.assets import ALL_ASSETS, DAILY_ASSETS, MONTHLY_ASSETS
-from attendance_pipeline.assets.partitions import DAILY, MONTHLY
-from attendance_pipeline.automation import alert_on_run_failure, corrections_sync, daily_sync
-from attendance_pipeline.checks import ALL_CHECKS
+from attendance_pipeline import automation
+from attendance_pipeline.assets import delivery, dingtalk, finance, hours, warehouse
+from attendance_pipeline.assets.partitions import with_partitions
 from attendance_pipeline.resources import build_resources
 from attendance_pipeline.settings import Settings, load_settings
 
-sync_job = dg.define_asset_job(
-    "sync",
-    selection=dg.AssetSelection.assets(*DAILY_ASSETS),
-    partitions_def=DAILY,
-    description="Every daily asset for a range of work days, as one run.",
-)
-payroll_job = dg.define_asset_job(
-    "payroll",
-    selection=dg.AssetSelection.assets(*MONTHLY_ASSETS),
-    partitions_def=MONTHLY,
-    description="Payroll months from effective hours.",
-)
+# The stages in flow order; each module's assets carry the stage's name as their group.
+STAGES: dict[str, ModuleType] = {
+    "dingtalk": dingtalk,
+    "warehouse": warehouse,
+    "hours": hours,
+    "finance": finance,
+    "delivery": delivery,
+}
+
+
+def stage_definitions(stage: str, settings: Settings) -> dg.Definitions:
+    """One stage's assets (and the checks declared on them), partitioned as configured."""
+    assets = dg.load_assets_from_modules([STAGES[stage]])
+    return dg.Definitions(assets=with_partitions(assets, settings.partitions_start))
 
 
 def build_definitions(
     settings: Settings, resources: Mapping[str, object] | None = None
 ) -> dg.Definitions:
     """The code location for `settings`; `resources` replace the default ones by key."""
-    return dg.Definitions(
-        assets=ALL_ASSETS,
-        asset_checks=ALL_CHECKS,
-        jobs=[sync_job, payroll_job],
-        schedules=[daily_sync, corrections_sync],
-        sensors=[alert_on_run_failure],
-        resources={**build_resources(settings), **(resources or {})},
+    return dg.Definitions.merge(
+        *(stage_definitions(stage, settings) for stage in STAGES),
+        automation.definitions(),
+        dg.Definitions(resources={**build_resources(settings), **(resources or {})}),
     )
 
 
-settings = load_settings()
-defs = build_definitions(settings)
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions(load_settings())

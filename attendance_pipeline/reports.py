@@ -4,7 +4,7 @@ with an inline SVG stacked bar chart (no plotting dependency; opens in any brows
 from __future__ import annotations
 
 import html
-import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -30,7 +30,7 @@ def hours_by_department(hours: pd.DataFrame) -> pd.DataFrame:
     return table[order].sort_index()
 
 
-def render_html(hours: pd.DataFrame, title: str, departments: dict[int, str]) -> str:
+def render_html(hours: pd.DataFrame, title: str, departments: Mapping[int, str]) -> str:
     """The report page: a stacked bar per department, then the numbers as a table."""
     table = hours_by_department(hours)
     width, bar, gap, left = 900, 26, 10, 160
@@ -75,15 +75,9 @@ def render_html(hours: pd.DataFrame, title: str, departments: dict[int, str]) ->
     )
 
 
-def department_names(state_dir: Path) -> dict[int, str]:
-    """Department names saved by the roster step (ids only when none were saved yet)."""
-    path = state_dir / "departments.json"
-    if not path.exists():
-        return {}
-    return {int(k): str(v) for k, v in json.loads(path.read_text(encoding="utf-8")).items()}
-
-
-def write_report(path: Path, hours: pd.DataFrame, title: str, departments: dict[int, str]) -> Path:
+def write_report(
+    path: Path, hours: pd.DataFrame, title: str, departments: Mapping[int, str]
+) -> Path:
     """Write the page atomically (temporary file, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

@@ -20,6 +20,7 @@ SIM_PM_URL = "http://127.0.0.1:8702"
 SIM_APP_KEY = "sim-key"
 SIM_APP_SECRET = "sim-secret"
 DEFAULT_START_DATE = "2026-01-01"
+DEFAULT_START = date.fromisoformat(DEFAULT_START_DATE)
 
 
 @dataclass(frozen=True)

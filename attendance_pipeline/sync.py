@@ -12,12 +12,9 @@ from typing import Any, TextIO
 
 import dagster as dg
 import pandas as pd
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 
 from attendance_pipeline.china_time import today_in_china
+from attendance_pipeline.dagster_api import partition_range_tags
 from attendance_pipeline.finance import first_open_after, locked_months, month_of
 from attendance_pipeline.holdback import open_holds
 from attendance_pipeline.pm.push import ACTIONS
@@ -198,8 +195,7 @@ def run_sync(
         defs.resolve_job_def("sync"),
         instance,
         tags={
-            ASSET_PARTITION_RANGE_START_TAG: start.isoformat(),
-            ASSET_PARTITION_RANGE_END_TAG: end.isoformat(),
+            **partition_range_tags(start.isoformat(), end.isoformat()),
             "attendance/dry_run": str(dry_run).lower(),
         },
     )

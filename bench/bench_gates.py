@@ -63,7 +63,9 @@ def phase_gates(data_dir: Path) -> dict:
     started = time.perf_counter()
     import pyarrow.parquet as pq
 
-    from attendance_pipeline.checks import gates
+    from attendance_pipeline.checks import dingtalk as dingtalk_gates
+    from attendance_pipeline.checks import gx, quality
+    from attendance_pipeline.checks import hours as hours_gates
     from attendance_pipeline.hours.calendar import WorkCalendar
     from attendance_pipeline.hours.reference import derive_frame
     from attendance_pipeline.hours.rules import load_overrides, load_rules
@@ -78,7 +80,7 @@ def phase_gates(data_dir: Path) -> dict:
     overrides = load_overrides(config / "overrides.csv")
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    gates._gx()  # GX import + ephemeral context (paid once per process)
+    gx.warm_up()  # GX import + ephemeral context (paid once per process)
     timings["gx_import_and_context"] = time.perf_counter() - t
 
     def timed(name: str, fn):  # type: ignore[no-untyped-def]
@@ -87,32 +89,34 @@ def phase_gates(data_dir: Path) -> dict:
         timings[name] = time.perf_counter() - t
         assert result.passed or result.severity == "warn", result.summary()
 
-    timed("roster_valid", lambda: gates.roster_gate(roster, None))
-    timed("raw_attendance_valid", lambda: gates.raw_attendance_gate(attendance, *MONTH))
-    timed("raw_approvals_valid", lambda: gates.raw_approvals_gate(approvals, *MONTH))
+    timed("roster_valid", lambda: dingtalk_gates.roster_gate(roster, None))
+    timed("raw_attendance_valid", lambda: dingtalk_gates.raw_attendance_gate(attendance, *MONTH))
+    timed("raw_approvals_valid", lambda: dingtalk_gates.raw_approvals_gate(approvals, *MONTH))
     timed(
         "inputs_complete",
-        lambda: gates.completeness_gate(roster, attendance, approvals, calendar, *MONTH),
+        lambda: hours_gates.completeness_gate(roster, attendance, approvals, calendar, *MONTH),
     )
     t = time.perf_counter()
     # As the asset does it: a stable sample of `rederive_max_employees` people.
-    limit = gates.load_quality_config(config / "quality.yaml").rederive_max_employees
-    sample = gates.stable_sample(roster["userid"].unique().tolist(), limit)
+    limit = quality.load_quality_config(config / "quality.yaml").rederive_max_employees
+    sample = hours_gates.stable_sample(roster["userid"].unique().tolist(), limit)
     h, r, a, p = (f[f["userid"].isin(sample)] for f in (hours, roster, attendance, approvals))
     rederived = derive_frame(r, a, p, overrides, rules, calendar)
     timings[f"hours_rederivation ({len(sample)} employees)"] = time.perf_counter() - t
-    timed("hours_valid", lambda: gates.hours_gate(h, rederived, r))
-    timed("calendar_covered", lambda: gates.calendar_gate(hours["work_date"].unique(), calendar))
-    timed("unusual_patterns", lambda: gates.patterns_gate(hours))
+    timed("hours_valid", lambda: hours_gates.hours_gate(h, rederived, r))
+    timed(
+        "calendar_covered", lambda: hours_gates.calendar_gate(hours["work_date"].unique(), calendar)
+    )
+    timed("unusual_patterns", lambda: hours_gates.patterns_gate(hours))
     # The hours step evaluates the raw gates again on what it read, then the share of the day
     # held back (issue 10).
     t = time.perf_counter()
     judged = [
-        gates.raw_attendance_gate(attendance, *MONTH),
-        gates.raw_approvals_gate(approvals, *MONTH),
+        dingtalk_gates.raw_attendance_gate(attendance, *MONTH),
+        dingtalk_gates.raw_approvals_gate(approvals, *MONTH),
     ]
     timings["raw gates again in effective_hours"] = time.perf_counter() - t
-    timed("held_back_share", lambda: gates.held_back_share_gate(judged, hours))
+    timed("held_back_share", lambda: gx.held_back_share_gate(judged, hours))
     # mapping_valid, plan_valid and the reconciliation gates run only with a PM system; on a
     # month they take ~0.05-0.15 s each (tests/test_gates.py timings).
     timings["total_in_process"] = time.perf_counter() - started
@@ -130,7 +134,7 @@ def publish_costs(hours, attendance) -> dict[str, float]:  # type: ignore[no-unt
     import pandas as pd
 
     from attendance_pipeline import holdback
-    from attendance_pipeline.checks import gates
+    from attendance_pipeline.checks import dingtalk as dingtalk_gates
     from attendance_pipeline.china_time import now_in_china
     from attendance_pipeline.schemas import EFFECTIVE_HOURS, to_table
     from attendance_pipeline.warehouse import replace_rows
@@ -143,7 +147,7 @@ def publish_costs(hours, attendance) -> dict[str, float]:  # type: ignore[no-unt
     corrupted = pd.concat([attendance, doubled], ignore_index=True)
     out: dict[str, float] = {}
     t = time.perf_counter()
-    result = gates.raw_attendance_gate(corrupted, *MONTH)
+    result = dingtalk_gates.raw_attendance_gate(corrupted, *MONTH)
     out["raw_attendance_valid with 1% held"] = time.perf_counter() - t
     held = result.held
     with tempfile.TemporaryDirectory(prefix="bench-publish-") as tmp:

@@ -25,7 +25,7 @@ from harness import machine, write_section
 
 from attendance_pipeline.pm.base import PlannedWorklog, WorklogStore, worklog_key
 from attendance_pipeline.pm.push import push_window
-from attendance_pipeline.resources.pm import PMResource
+from attendance_pipeline.resources.delivery import PMResource
 from attendance_pipeline.simulators.pm import PMSimConfig, PMSimulator
 
 ROOT = Path(__file__).resolve().parent.parent

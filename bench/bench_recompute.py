@@ -78,13 +78,10 @@ def phase_run(args: argparse.Namespace) -> int:
     """Derive in this (fresh) process; prints one JSON line."""
     started = time.perf_counter()
     import dagster as dg
-    from dagster._core.storage.tags import (
-        ASSET_PARTITION_RANGE_END_TAG,
-        ASSET_PARTITION_RANGE_START_TAG,
-    )
     from harness import run_timings
 
     from attendance_pipeline.china_time import days
+    from attendance_pipeline.dagster_api import partition_range_tags
     from attendance_pipeline.definitions import build_definitions
     from attendance_pipeline.settings import load_settings
     from attendance_pipeline.sync import (
@@ -109,12 +106,7 @@ def phase_run(args: argparse.Namespace) -> int:
         window: dict[str, Any] = (
             {"partition_key": first.isoformat()}
             if first == last
-            else {
-                "tags": {
-                    ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
-                    ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
-                }
-            }
+            else {"tags": partition_range_tags(first.isoformat(), last.isoformat())}
         )
         summaries.append(run_job(job, instance, asset_selection=selection, **window))
     summaries += [

@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from attendance_pipeline.definitions import build_definitions
+from attendance_pipeline.resources.delivery import PMResource
 from attendance_pipeline.resources.dingtalk import DingTalkResource
-from attendance_pipeline.resources.pm import PMResource
 from attendance_pipeline.settings import load_settings
 from attendance_pipeline.simulators.dingtalk import (
     DingTalkSimConfig,

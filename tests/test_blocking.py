@@ -8,11 +8,8 @@ from datetime import date
 import dagster as dg
 import duckdb
 import pytest
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 
+from attendance_pipeline.dagster_api import partition_range_tags
 from attendance_pipeline.definitions import build_definitions
 from attendance_pipeline.pm.jira import JiraWorklogStore
 from attendance_pipeline.sync import EXIT_FAILED, EXIT_OK, run_sync
@@ -56,10 +53,7 @@ def push_only_run(defs: dg.Definitions, instance: dg.DagsterInstance) -> dg.Exec
     job = dg.Definitions.merge(defs, dg.Definitions(jobs=[push_only])).resolve_job_def("push_only")
     return job.execute_in_process(
         instance=instance,
-        tags={
-            ASSET_PARTITION_RANGE_START_TAG: WEEK[0].isoformat(),
-            ASSET_PARTITION_RANGE_END_TAG: WEEK[1].isoformat(),
-        },
+        tags=partition_range_tags(WEEK[0].isoformat(), WEEK[1].isoformat()),
         raise_on_error=False,
     )
 

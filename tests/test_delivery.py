@@ -12,7 +12,7 @@ import pytest
 from attendance_pipeline.definitions import build_definitions
 from attendance_pipeline.pm.base import PlannedWorklog, WorklogStore, worklog_key
 from attendance_pipeline.pm.push import push_window
-from attendance_pipeline.resources.pm import PMResource
+from attendance_pipeline.resources.delivery import PMResource
 from attendance_pipeline.simulators.pm import PMSimulator
 from attendance_pipeline.sync import run_sync
 from tests.conftest import resource

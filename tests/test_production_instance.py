@@ -16,15 +16,12 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
-from attendance_pipeline.assets import DAILY_ASSETS
-from attendance_pipeline.checks import GATES, failing_gates
+from attendance_pipeline.checks.specs import GATES, failing_gates
+from attendance_pipeline.dagster_api import partition_range_tags
 from attendance_pipeline.definitions import build_definitions
+from attendance_pipeline.settings import load_settings
 from attendance_pipeline.sync import SyncSummary, run_sync
 from tests.conftest import resource
 from tests.postgres_fixture import PostgresServer
@@ -33,7 +30,12 @@ from tests.test_blocking import break_dingtalk
 pytestmark = pytest.mark.postgres
 
 PRODUCTION_YAML = Path(__file__).resolve().parent.parent / "deploy" / "production" / "dagster.yaml"
-SYNC_ASSETS = {key.to_user_string() for asset in DAILY_ASSETS for key in asset.keys}
+SYNC_ASSETS = {
+    key.to_user_string()
+    for key in build_definitions(load_settings(env_file=None))
+    .resolve_job_def("sync")
+    .asset_layer.executable_asset_keys
+}
 # Three workdays (Monday to Wednesday) keep each sync short: with dagster-postgres every event is
 # written over a new connection (NullPool), so run time grows with the partitions.
 DAYS = (date(2026, 11, 9), date(2026, 11, 11))
@@ -71,10 +73,7 @@ def push_only_run(
     job = dg.Definitions.merge(defs, dg.Definitions(jobs=[push_only])).resolve_job_def("push_only")
     return job.execute_in_process(
         instance=instance,
-        tags={
-            ASSET_PARTITION_RANGE_START_TAG: start.isoformat(),
-            ASSET_PARTITION_RANGE_END_TAG: end.isoformat(),
-        },
+        tags=partition_range_tags(start.isoformat(), end.isoformat()),
         raise_on_error=False,
     )
 

@@ -12,7 +12,7 @@ import requests
 import yaml
 
 from attendance_pipeline.definitions import build_definitions
-from attendance_pipeline.resources.pm import PMResource
+from attendance_pipeline.resources.delivery import PMResource
 from attendance_pipeline.sync import run_sync
 from tests.conftest import SIM_TODAY
 

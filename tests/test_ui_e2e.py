@@ -33,7 +33,8 @@ import pytest
 import requests
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 
-from attendance_pipeline.definitions import defs
+from attendance_pipeline.definitions import build_definitions
+from attendance_pipeline.settings import load_settings
 from tests.service_scripts import run_service_script
 
 pytestmark = [pytest.mark.slow, pytest.mark.ui]
@@ -286,6 +287,7 @@ def screenshot(page: Page, name: str) -> None:
 
 
 def lineage_shows_every_asset(demo: Demo, page: Page) -> None:
+    defs = build_definitions(load_settings(env_file=None))
     expected = sorted(key.path[-1] for key in defs.resolve_all_asset_keys())
     nodes = demo.graphql("{ assetNodes { assetKey { path } } }")["assetNodes"]
     served = sorted(node["assetKey"]["path"][-1] for node in nodes)

@@ -9,9 +9,10 @@ import dagster as dg
 import pandas as pd
 
 from attendance_pipeline.assets import holds
-from attendance_pipeline.assets import partitions as per_day
+from attendance_pipeline.assets import metadata as meta
 from attendance_pipeline.assets.partitions import DAILY, window_dates
-from attendance_pipeline.checks import check_result, failing_gates, gates, specs_for
+from attendance_pipeline.checks import delivery as delivery_gates
+from attendance_pipeline.checks.specs import check_result, failing_gates, specs_for
 from attendance_pipeline.china_time import days, now_in_china
 from attendance_pipeline.holdback import open_holds, split_held
 from attendance_pipeline.pm.mapping import load_explicit_mapping, mapping_fixes, match_users
@@ -24,7 +25,7 @@ from attendance_pipeline.pm.plan import (
 from attendance_pipeline.pm.push import ACTIONS, Outcome, push_window
 from attendance_pipeline.pm.reconcile import reconcile
 from attendance_pipeline.resources.config import ConfigFolder
-from attendance_pipeline.resources.pm import PMResource
+from attendance_pipeline.resources.delivery import PMResource
 from attendance_pipeline.resources.warehouse import WarehouseResource
 from attendance_pipeline.schemas import (
     PM_USERS,
@@ -34,6 +35,7 @@ from attendance_pipeline.schemas import (
     empty_frame,
     to_table,
 )
+from attendance_pipeline.vocabulary import Blocks, ReconciliationStatus, values
 from attendance_pipeline.warehouse import append_sync_error, ensure_table
 
 # PM calls already retry inside the adapters; a step retry covers what is left (the PM system
@@ -86,7 +88,7 @@ def pm_users(context: dg.AssetExecutionContext, pm: PMResource) -> pd.DataFrame:
     ]
     frame = pd.DataFrame(rows, columns=PM_USERS.names) if rows else empty_frame(PM_USERS)
     context.add_output_metadata(output_name="result", metadata={"accounts": len(accounts)})
-    per_day.add_daily_metadata(context, frame, "snapshot_date", {"rows": per_day.rows})
+    meta.add_daily_metadata(context, frame, "snapshot_date", {"rows": meta.rows})
     return frame
 
 
@@ -135,13 +137,13 @@ def user_mapping(
             ),
         },
     )
-    per_day.add_daily_metadata(
+    meta.add_daily_metadata(
         context,
         frame,
         "snapshot_date",
         {
-            "rows": per_day.rows,
-            **{s: per_day.counted("status", s) for s in ("mapped", "unmapped", "ambiguous")},
+            "rows": meta.rows,
+            **{s: meta.counted("status", s) for s in ("mapped", "unmapped", "ambiguous")},
             "in_scope_not_mapped": lambda day: int(
                 ((day["status"] != "mapped") & day["in_scope"]).sum()
             ),
@@ -157,7 +159,7 @@ def user_mapping(
         )
         return
     start, end = window_dates(context)
-    result = gates.mapping_gate(
+    result = delivery_gates.mapping_gate(
         frame,
         quality=company_config.quality(),
         accounts=int(pm_users["pm_user"].nunique()) if len(pm_users) else 0,
@@ -193,7 +195,7 @@ def worklog_plan(
     allocations = load_allocations(company_config.path_of("allocations.csv"))
     # Employee-days whose hours were held back are not planned (nor published, nor paid yet).
     with warehouse.connect() as con:
-        withheld = open_holds(con, start, end, blocks=[gates.HOLD_ALL])
+        withheld = open_holds(con, start, end, blocks=[Blocks.ALL])
     effective_hours, held_hours = split_held(effective_hours, withheld)
     plans: list[pd.DataFrame] = []
     skipped_all = [held_hours] if len(held_hours) else []
@@ -216,7 +218,9 @@ def worklog_plan(
 
     frame = pd.concat(plans, ignore_index=True) if plans else empty_frame(WORKLOG_PLAN)
     skipped = pd.concat(skipped_all, ignore_index=True) if skipped_all else pd.DataFrame()
-    result = gates.plan_gate(frame, effective_hours, user_mapping, quality=company_config.quality())
+    result = delivery_gates.plan_gate(
+        frame, effective_hours, user_mapping, quality=company_config.quality()
+    )
     if not result.systemic:
         with warehouse.connect() as con:
             holds.publish_and_record(context, con, [result], start, end)
@@ -234,11 +238,11 @@ def worklog_plan(
             ),
         },
     )
-    per_day.add_daily_metadata(
+    meta.add_daily_metadata(
         context,
         frame,
         "work_date",
-        {"rows": per_day.rows, "hours": per_day.total("seconds", scale=3600)},
+        {"rows": meta.rows, "hours": meta.total("seconds", scale=3600)},
     )
     yield dg.Output(frame)
     yield check_result("worklog_plan", result)
@@ -433,13 +437,13 @@ def pushed_worklogs(
             ),
         },
     )
-    per_day.add_daily_metadata(
+    meta.add_daily_metadata(
         context,
         frame,
         "work_date",
         {
-            "rows": per_day.rows,
-            **{action: per_day.counted("action", action) for action in ACTIONS},
+            "rows": meta.rows,
+            **{action: meta.counted("action", action) for action in ACTIONS},
         },
     )
     failed = frame[frame["action"] == "failed"]
@@ -478,8 +482,10 @@ def worklog_reconciliation(
         )
         frame = empty_frame(RECONCILIATION)
         yield dg.Output(frame)
-        yield check_result("worklog_reconciliation", gates.reconciliation_gate(frame))
-        yield check_result("worklog_reconciliation", gates.reconciliation_conflicts_gate(frame))
+        yield check_result("worklog_reconciliation", delivery_gates.reconciliation_gate(frame))
+        yield check_result(
+            "worklog_reconciliation", delivery_gates.reconciliation_conflicts_gate(frame)
+        )
         return
     users, issues, pushed_accounts = _ledger_targets(warehouse, pm.system, start, end)
     users |= set(user_mapping["pm_user"].dropna()) | set(worklog_plan["pm_user"])
@@ -492,13 +498,13 @@ def worklog_reconciliation(
     ]
     planned = [p for p in planned_worklogs(worklog_plan) if (p.userid, p.work_date) not in held]
     frame = reconcile(planned, remote, _last_pushed(warehouse, pm.system, start, end))
-    per_day.add_daily_metadata(
+    meta.add_daily_metadata(
         context,
         frame,
         "work_date",
         {
-            "rows": per_day.rows,
-            **{s: per_day.counted("status", s) for s in gates.RECONCILIATION_STATUSES},
+            "rows": meta.rows,
+            **{s: meta.counted("status", s) for s in values(ReconciliationStatus)},
         },
     )
     yield dg.Output(frame)
@@ -511,5 +517,7 @@ def worklog_reconciliation(
                 "hold the plan (see the metadata for the difference)",
             )
         return
-    yield check_result("worklog_reconciliation", gates.reconciliation_gate(frame))
-    yield check_result("worklog_reconciliation", gates.reconciliation_conflicts_gate(frame))
+    yield check_result("worklog_reconciliation", delivery_gates.reconciliation_gate(frame))
+    yield check_result(
+        "worklog_reconciliation", delivery_gates.reconciliation_conflicts_gate(frame)
+    )

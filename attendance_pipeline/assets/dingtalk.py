@@ -4,7 +4,6 @@ Each asset body works on the run's whole time window (one day or a year), so a b
 run; the lake IO manager splits the returned frame into daily Parquet partitions.
 """
 
-import json
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -12,21 +11,19 @@ from typing import Any
 
 import dagster as dg
 import pandas as pd
-import pyarrow.parquet as pq
 
-from attendance_pipeline.assets import partitions as per_day
+from attendance_pipeline.assets import metadata as meta
 from attendance_pipeline.assets.partitions import DAILY, window_dates
-from attendance_pipeline.checks import check_result, gates, specs_for
+from attendance_pipeline.checks import dingtalk as dingtalk_gates
+from attendance_pipeline.checks.specs import check_result, specs_for
 from attendance_pipeline.china_time import days, now_in_china
-from attendance_pipeline.dingtalk import DingTalkClient, DingTalkHrmPermissionError
-from attendance_pipeline.dingtalk.quota import WARN_SHARE, add_metered, monthly_quota
+from attendance_pipeline.dingtalk import DingTalkClient
+from attendance_pipeline.dingtalk.quota import WARN_SHARE, monthly_quota
 from attendance_pipeline.dingtalk.records import (
     approvals_frame,
     attendance_frame,
-    roster_frame,
-    stored_roster_users,
-    with_leavers,
 )
+from attendance_pipeline.dingtalk.roster import pull_roster
 from attendance_pipeline.resources.dingtalk import DingTalkResource
 from attendance_pipeline.resources.warehouse import WarehouseResource
 
@@ -52,30 +49,21 @@ def _client(context: dg.AssetExecutionContext, dingtalk: DingTalkResource) -> Di
     return dingtalk.client(progress=progress)
 
 
-def _preview(frame: pd.DataFrame, columns: list[str]) -> dg.MetadataValue:
-    return dg.MetadataValue.md(frame[columns].head(10).to_markdown(index=False))
-
-
-def _per_day(frame: pd.DataFrame, column: str) -> dict[str, int]:
-    counts = frame.groupby(frame[column].astype(str)).size()
-    return {str(k): int(v) for k, v in counts.items()}
-
-
 def _inside(frame: pd.DataFrame, start: date, end: date) -> pd.DataFrame:
     days = pd.to_datetime(frame["work_date"]).dt.date
     return frame[(days >= start) & (days <= end)]
 
 
-def _call_metadata(
-    context: dg.AssetExecutionContext, client: DingTalkClient, warehouse: WarehouseResource
-) -> dict[str, Any]:
-    month = f"{now_in_china():%Y-%m}"
-    ledger = Path(warehouse.lake_dir).parent / "state" / "dingtalk_metered_calls.json"
-    used = add_metered(ledger, month, client.metered_total)
+def _call_metadata(context: dg.AssetExecutionContext, client: DingTalkClient) -> dict[str, Any]:
+    """This step's calls, and the month's metered calls so far (from what every earlier run's
+    ingest steps recorded, plus this one's), with a warning near the quota."""
+    now = now_in_china()
+    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    used = meta.metered_calls_since(context, month_start) + client.metered_total
     quota = monthly_quota()
     if used >= WARN_SHARE * quota:
         context.log.warning(
-            f"DingTalk quota: {used} of {quota} metered calls used in {month} "
+            f"DingTalk quota: {used} of {quota} metered calls used in {now:%Y-%m} "
             f"({used / quota:.0%}); narrow backfills or upgrade the edition"
         )
     return {
@@ -100,62 +88,40 @@ def dingtalk_roster(
 ) -> Iterator[dg.Output[pd.DataFrame] | dg.AssetCheckResult]:
     start, end = window_dates(context)
     client = _client(context, dingtalk)
-    departments = client.list_departments()
-    users = client.list_users([1, *(int(d["dept_id"]) for d in departments)])
-    # Who punches: {userid: group id}; absent = in no attendance group. The member list needs an
-    # operator: an admin (the boss is one in every DingTalk company).
-    admins = [u for u in users if u.get("admin")] or [u for u in users if u.get("boss")] or users
-    groups = client.attendance_group_map(str(admins[0]["userid"])) if admins else {}
-    # Leavers drop out of user/list after their last work day; the HR API still knows them, and
-    # they stay in the snapshots up to that day (so their results are pulled up to it).
-    leavers_note: str | int
-    try:
-        leavers = client.leavers(since=start)
-    except DingTalkHrmPermissionError as exc:
-        context.log.warning(f"Leavers unavailable, syncing without them: {exc}")
-        leavers, leavers_note = [], f"unavailable: {exc}"
-    else:
-        leavers_note = len(leavers)
-    stored = stored_roster_users(
-        Path(warehouse.lake_dir) / "dingtalk_roster", {lv["userid"] for lv in leavers}
+    pull = pull_roster(
+        client,
+        list(days(start, end)),
+        now_in_china(),
+        Path(warehouse.lake_dir) / "dingtalk_roster",
+        warn=context.log.warning,
     )
-    users, groups, last_work_dates = with_leavers(users, groups, leavers, stored)
-    frame = roster_frame(
-        users, days(start, end), now_in_china(), departments, groups, last_work_dates
-    )
+    frame, people = pull.frame, pull.frame.drop_duplicates("userid")
     context.add_output_metadata(
         output_name="result",
         metadata={
-            "departments": len(departments),
-            "in_two_or_more_departments": int(
-                frame.drop_duplicates("userid")["dept_ids"].map(len).ge(2).sum()
-            ),
-            "in_no_attendance_group": int(
-                frame.drop_duplicates("userid")["attendance_group_id"].isna().sum()
-            ),
-            "leavers": leavers_note,
+            # Department names for the reports (read back with metadata.department_names).
+            "departments": dg.MetadataValue.json({str(k): v for k, v in pull.departments.items()}),
+            "in_two_or_more_departments": int(people["dept_ids"].map(len).ge(2).sum()),
+            "in_no_attendance_group": int(people["attendance_group_id"].isna().sum()),
+            "leavers": pull.leavers,
             "leavers_in_window": dg.MetadataValue.json(
-                {k: str(v) for k, v in sorted(last_work_dates.items())}
+                {k: str(v) for k, v in sorted(pull.last_work_dates.items())}
             ),
-            "preview": _preview(frame, ["snapshot_date", "userid", "name", "dept_ids", "title"]),
-            **_call_metadata(context, client, warehouse),
+            "preview": meta.preview(
+                frame, ["snapshot_date", "userid", "name", "dept_ids", "title"]
+            ),
+            **_call_metadata(context, client),
         },
     )
-    per_day.add_daily_metadata(
-        context,
-        frame,
-        "snapshot_date",
-        {"rows": per_day.rows, "employees": per_day.distinct("userid")},
+    meta.add_daily_metadata(
+        context, frame, "snapshot_date", {"rows": meta.rows, "employees": meta.distinct("userid")}
     )
-    state = Path(warehouse.lake_dir).parent / "state" / "departments.json"
-    state.parent.mkdir(parents=True, exist_ok=True)
-    names = {int(d["dept_id"]): d.get("name") for d in departments}
-    state.with_suffix(".tmp").write_text(json.dumps(names, ensure_ascii=False), encoding="utf-8")
-    state.with_suffix(".tmp").replace(state)  # department names for the reports
     yield dg.Output(frame)
-    previous = Path(warehouse.lake_dir) / "dingtalk_roster" / f"{start - timedelta(days=1)}.parquet"
-    previous_rows = pq.read_metadata(previous).num_rows if previous.exists() else None
-    yield check_result("dingtalk_roster", gates.roster_gate(frame, previous_rows))
+    # The previous day's head-count, as its own materialization recorded it.
+    previous = meta.partition_value(
+        context, "dingtalk_roster", start - timedelta(days=1), "employees"
+    )
+    yield check_result("dingtalk_roster", dingtalk_gates.roster_gate(frame, previous))
 
 
 @dg.asset(
@@ -178,22 +144,20 @@ def raw_attendance(
     context.add_output_metadata(
         output_name="result",
         metadata={
-            "rows_by_day": dg.MetadataValue.json(_per_day(frame, "work_date")),
-            "time_results": dg.MetadataValue.json(
-                {str(k): int(v) for k, v in frame["time_result"].value_counts().items()}
-            ),
-            "preview": _preview(
+            "rows_by_day": meta.value_counts(frame, "work_date"),
+            "time_results": meta.value_counts(frame, "time_result"),
+            "preview": meta.preview(
                 frame, ["userid", "work_date", "check_type", "time_result", "source_type"]
             ),
-            **_call_metadata(context, client, warehouse),
+            **_call_metadata(context, client),
         },
     )
-    per_day.add_daily_metadata(
-        context, frame, "work_date", {"rows": per_day.rows, "employees": per_day.distinct("userid")}
+    meta.add_daily_metadata(
+        context, frame, "work_date", {"rows": meta.rows, "employees": meta.distinct("userid")}
     )
     # Rows DingTalk returned outside the window fail the gate and are not stored.
     yield dg.Output(_inside(frame, start, end))
-    yield check_result("raw_attendance", gates.raw_attendance_gate(frame, start, end))
+    yield check_result("raw_attendance", dingtalk_gates.raw_attendance_gate(frame, start, end))
 
 
 @dg.asset(
@@ -217,20 +181,18 @@ def raw_approvals(
     context.add_output_metadata(
         output_name="result",
         metadata={
-            "by_tag": dg.MetadataValue.json(
-                {str(k): int(v) for k, v in frame["tag_name"].value_counts().items()}
-            ),
-            "preview": _preview(
+            "by_tag": meta.value_counts(frame, "tag_name"),
+            "preview": meta.preview(
                 frame, ["work_date", "userid", "tag_name", "sub_type", "begin_time", "end_time"]
             ),
-            **_call_metadata(context, client, warehouse),
+            **_call_metadata(context, client),
         },
     )
-    per_day.add_daily_metadata(
+    meta.add_daily_metadata(
         context,
         frame,
         "work_date",
-        {"rows": per_day.rows, "approvals": per_day.distinct("approve_id")},
+        {"rows": meta.rows, "approvals": meta.distinct("approve_id")},
     )
     yield dg.Output(_inside(frame, start, end))
-    yield check_result("raw_approvals", gates.raw_approvals_gate(frame, start, end))
+    yield check_result("raw_approvals", dingtalk_gates.raw_approvals_gate(frame, start, end))

@@ -5,8 +5,9 @@ from pathlib import Path
 import dagster as dg
 
 from attendance_pipeline import finance
+from attendance_pipeline.assets import metadata as meta
 from attendance_pipeline.assets.partitions import MONTHLY
-from attendance_pipeline.reports import department_names, write_report
+from attendance_pipeline.reports import write_report
 from attendance_pipeline.resources.config import ConfigFolder
 from attendance_pipeline.resources.warehouse import WarehouseResource
 from attendance_pipeline.warehouse import scalar
@@ -50,7 +51,7 @@ def payroll_monthly(
         data_dir / "reports" / f"hr-hours-{month}.html",
         days,
         f"Effective hours {month} (HR)",
-        department_names(data_dir / "state"),
+        meta.department_names(context),
     )
     frame = table.to_pandas()
     adjustments = frame[frame["kind"] == "adjustment"]

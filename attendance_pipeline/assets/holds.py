@@ -13,7 +13,7 @@ import duckdb
 import pandas as pd
 
 from attendance_pipeline import holdback
-from attendance_pipeline.checks.gates import HELD_COLUMNS, GateResult
+from attendance_pipeline.checks.gx import HELD_COLUMNS, GateResult
 from attendance_pipeline.china_time import now_in_china
 from attendance_pipeline.dingtalk.robot import send_markdown
 from attendance_pipeline.warehouse import append_sync_error

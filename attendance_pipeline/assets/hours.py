@@ -4,7 +4,7 @@ The lake holds every derived row (the audit copy); the warehouse's `effective_ho
 the employee-days that passed their gates (the published copy finance reads). A held-back
 employee-day keeps what was published before and is listed in `held_back`."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -12,13 +12,16 @@ import dagster as dg
 import pandas as pd
 
 from attendance_pipeline.assets import holds
-from attendance_pipeline.assets import partitions as per_day
+from attendance_pipeline.assets import metadata as meta
 from attendance_pipeline.assets.partitions import DAILY, window_dates
-from attendance_pipeline.checks import check_result, gates, specs_for
+from attendance_pipeline.checks import dingtalk as dingtalk_gates
+from attendance_pipeline.checks import gx
+from attendance_pipeline.checks import hours as hours_gates
+from attendance_pipeline.checks.specs import check_result, specs_for
 from attendance_pipeline.holdback import publish_effective_hours
 from attendance_pipeline.hours.engine import derive_effective_hours
 from attendance_pipeline.hours.reference import derive_frame
-from attendance_pipeline.reports import department_names, write_report
+from attendance_pipeline.reports import write_report
 from attendance_pipeline.resources.config import ConfigFolder
 from attendance_pipeline.resources.warehouse import WarehouseResource
 from attendance_pipeline.schemas import EFFECTIVE_HOURS, to_table
@@ -58,8 +61,8 @@ def effective_hours(
     # The raw gates run again on exactly the rows read here (a recompute of stored partitions
     # runs without the ingest steps); a systemic break there stops this step.
     raw = [
-        gates.raw_attendance_gate(raw_attendance, start, end, quality=quality),
-        gates.raw_approvals_gate(raw_approvals, start, end, quality=quality),
+        dingtalk_gates.raw_attendance_gate(raw_attendance, start, end, quality=quality),
+        dingtalk_gates.raw_approvals_gate(raw_approvals, start, end, quality=quality),
     ]
     broken_inputs = [r for r in raw if r.systemic]
     if broken_inputs:
@@ -69,18 +72,18 @@ def effective_hours(
             + "). Re-sync the days from DingTalk.",
             allow_retries=False,
         )
-    complete = gates.completeness_gate(*inputs, calendar, start, end, quality=quality)
+    complete = hours_gates.completeness_gate(*inputs, calendar, start, end, quality=quality)
     # The independent re-derivation runs one day at a time (~400 rows/s): past
     # `rederive_max_employees` (or `rederive_max_employee_days` over the window) a stable sample of
     # employees is re-derived and compared, so the check's cost does not grow with the window.
     userids = dingtalk_roster["userid"].unique().tolist()
     size = quality.rederive_sample_size((end - start).days + 1)
-    sample = gates.stable_sample(userids, size)
+    sample = hours_gates.stable_sample(userids, size)
     hours, roster, attendance, approvals = (f[f["userid"].isin(sample)] for f in (frame, *inputs))
     rederived = derive_frame(roster, attendance, approvals, overrides, rules, calendar)
-    valid = gates.hours_gate(hours, rederived, roster, quality=quality)
+    valid = hours_gates.hours_gate(hours, rederived, roster, quality=quality)
     judged = [*raw, complete, valid]
-    share = gates.held_back_share_gate(judged, frame, quality=quality)
+    share = gx.held_back_share_gate(judged, frame, quality=quality)
     systemic = [r for r in (complete, valid, share) if r.systemic]
     held = holds.union(judged)
     if systemic:
@@ -129,34 +132,38 @@ def effective_hours(
             ),
         },
     )
-    per_day.add_daily_metadata(
+    meta.add_daily_metadata(
         context,
         frame,
         "work_date",
         {
-            "rows": per_day.rows,
-            "effective_hours_total": per_day.total("effective_hours"),
-            "overtime_hours_total": per_day.total("overtime_hours"),
+            "rows": meta.rows,
+            "effective_hours_total": meta.total("effective_hours"),
+            "overtime_hours_total": meta.total("overtime_hours"),
         },
     )
     context.add_output_metadata(
-        output_name="result", metadata=_weekly_reports(frame, start, end, warehouse)
+        output_name="result",
+        metadata=_weekly_reports(frame, start, end, warehouse, meta.department_names(context)),
     )
     yield dg.Output(frame)
     for result in (complete, valid, share):
         yield check_result("effective_hours", result)
     yield check_result(
-        "effective_hours", gates.calendar_gate(frame["work_date"].unique(), calendar)
+        "effective_hours", hours_gates.calendar_gate(frame["work_date"].unique(), calendar)
     )
-    yield check_result("effective_hours", gates.patterns_gate(frame, quality))
+    yield check_result("effective_hours", hours_gates.patterns_gate(frame, quality))
 
 
 def _weekly_reports(
-    frame: pd.DataFrame, start: date, end: date, warehouse: WarehouseResource
+    frame: pd.DataFrame,
+    start: date,
+    end: date,
+    warehouse: WarehouseResource,
+    names: Mapping[int, str],
 ) -> dict[str, dg.MetadataValue]:
     """Refresh the team-hours report of every ISO week the window touches (for PMs)."""
     data_dir = Path(warehouse.lake_dir).parent
-    names = department_names(data_dir / "state")
     links: dict[str, dg.MetadataValue] = {}
     first = start - timedelta(days=start.weekday())
     mondays = [first + timedelta(days=7 * i) for i in range((end - first).days // 7 + 1)]

@@ -1,7 +1,8 @@
 """Asset checks (data-quality gates), declared beside the layers they guard.
 
-The gates themselves are plain Great Expectations code in `checks/gates.py`; this module turns a
-`GateResult` into a Dagster `AssetCheckResult` and lists the check specs each asset declares.
+The gates themselves are plain Great Expectations code (`checks/gx.py` and one module per stage);
+this module turns a `GateResult` into a Dagster `AssetCheckResult` and lists the check specs each
+asset declares.
 
 A gate's verdict is per employee-day: a blocking gate that only holds back employee-days reports
 a failed result of WARN severity (the UI shows who and why; downstream steps run, without those
@@ -16,6 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 import dagster as dg
+
+from attendance_pipeline.dagster_api import latest_check_evaluations
 
 # (asset, check name, blocking, description). Blocking = ERROR severity.
 GATES: list[tuple[str, str, bool, str]] = [
@@ -88,21 +91,11 @@ def failing_gates(instance: dg.DagsterInstance) -> list[str]:
 
     Held-back employee-days (a WARN result) do not stop the push: the pusher leaves exactly
     those days alone (`held_back`)."""
-    records = instance.event_log_storage.get_latest_asset_check_execution_by_key(PUSH_PRECONDITIONS)
     problems = []
-    for key in PUSH_PRECONDITIONS:
-        record = records.get(key)
+    for key, evaluation in latest_check_evaluations(instance, PUSH_PRECONDITIONS).items():
         label = f"{key.asset_key.to_user_string()}:{key.name}"
-        if record is None:
+        if evaluation is None:
             problems.append(f"{label} has never run")
-            continue
-        evaluation = record.event.dagster_event if record.event else None
-        data = evaluation.event_specific_data if evaluation is not None else None
-        passed = getattr(data, "passed", None)
-        severity = getattr(data, "severity", dg.AssetCheckSeverity.ERROR)
-        if passed is not True and severity == dg.AssetCheckSeverity.ERROR:
-            problems.append(f"{label} failed in run {record.run_id}")
+        elif evaluation.passed is not True and evaluation.severity == dg.AssetCheckSeverity.ERROR:
+            problems.append(f"{label} failed in run {evaluation.run_id}")
     return problems
-
-
-ALL_CHECKS: list[dg.AssetChecksDefinition] = []

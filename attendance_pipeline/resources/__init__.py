@@ -5,9 +5,9 @@ from __future__ import annotations
 import dagster as dg
 
 from attendance_pipeline.resources.config import ConfigFolder
+from attendance_pipeline.resources.delivery import PMResource, pm_resource_from_env
 from attendance_pipeline.resources.dingtalk import DingTalkResource
 from attendance_pipeline.resources.lake import LakeIOManagerFactory
-from attendance_pipeline.resources.pm import PMResource, pm_resource_from_env
 from attendance_pipeline.resources.warehouse import WarehouseResource
 from attendance_pipeline.settings import SIM_APP_KEY, SIM_APP_SECRET, Settings
 

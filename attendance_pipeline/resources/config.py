@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from attendance_pipeline.checks.gates import QualityConfig, load_quality_config
+from attendance_pipeline.checks.quality import QualityConfig, load_quality_config
 from attendance_pipeline.hours.calendar import WorkCalendar
 from attendance_pipeline.hours.rules import Rules, load_overrides, load_rules
 from attendance_pipeline.pipeline_config import PipelineConfig, load_pipeline_config
