@@ -17,6 +17,7 @@ import pyarrow as pa
 from attendance_pipeline.china_time import now_in_china
 from attendance_pipeline.holdback import HELD_BACK
 from attendance_pipeline.schemas import EFFECTIVE_HOURS, TS
+from attendance_pipeline.vocabulary import LATE_STATUSES, Blocks
 from attendance_pipeline.warehouse import ensure_table, replace_rows, scalar, table_exists
 
 PAYROLL_MONTHLY = pa.schema(
@@ -55,7 +56,7 @@ PAYROLL_LOCKED_DAYS = pa.schema(
 
 PAYROLL_LOCKS = pa.schema([("month", pa.string()), ("locked_at", TS), ("locked_by", pa.string())])
 
-LATE = "('late', 'serious_late', 'late_and_early')"
+LATE = "(" + ", ".join(f"'{s}'" for s in LATE_STATUSES) + ")"
 
 
 class PayrollError(ValueError):
@@ -123,7 +124,8 @@ def compute_month(con: duckdb.DuckDBPyConnection, month: str) -> pa.Table:
             SELECT userid, arg_max(name, work_date) AS name,
                    count(DISTINCT work_date) AS pending_days
             FROM held_back
-            WHERE released_at IS NULL AND blocks = 'all' AND strftime(work_date, '%Y-%m') = ?
+            WHERE released_at IS NULL AND blocks = '{Blocks.ALL.value}'
+              AND strftime(work_date, '%Y-%m') = ?
             GROUP BY userid
         )
         SELECT ? AS month, coalesce(h.userid, p.userid) AS userid,

@@ -18,6 +18,7 @@ from attendance_pipeline.dagster_api import partition_range_tags
 from attendance_pipeline.finance import first_open_after, locked_months, month_of
 from attendance_pipeline.holdback import open_holds
 from attendance_pipeline.pm.push import ACTIONS
+from attendance_pipeline.vocabulary import Blocks
 from attendance_pipeline.warehouse import connect
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -111,7 +112,8 @@ def held_back_block(held: pd.DataFrame, people_shown: int = 5) -> list[str]:
     ]
     for check, rows in held.groupby("check", sort=True):
         blocks = set(rows["blocks"])
-        kept = "worklogs wait, hours are paid" if blocks == {"delivery"} else "not published yet"
+        delivery_only = blocks == {Blocks.DELIVERY.value}
+        kept = "worklogs wait, hours are paid" if delivery_only else "not published yet"
         lines.append(f"  {check}: {len(rows)} day(s) of {rows['userid'].nunique()} people ({kept})")
         people = rows.sort_values("work_date").groupby("userid", sort=False)
         for shown, (userid, days) in enumerate(people):

@@ -66,6 +66,28 @@ class DurationUnit(StrEnum):
 # ------------------------------------------------------------------------------ hours
 
 
+class Status(StrEnum):
+    """An employee-day's status (docs/rules.md), in precedence order: `override` wins over
+    everything; an `exempt` employee (in no attendance group) is `leave`/`business_trip` when an
+    approval covers the day and `exempt` otherwise; the rest in this order, first match wins."""
+
+    OVERRIDE = "override"
+    EXEMPT = "exempt"
+    REST = "rest"
+    LEAVE = "leave"
+    BUSINESS_TRIP = "business_trip"
+    ABSENT = "absent"
+    MISSING_PUNCH = "missing_punch"
+    LATE_AND_EARLY = "late_and_early"
+    SERIOUS_LATE = "serious_late"
+    LATE = "late"
+    EARLY_LEAVE = "early_leave"
+    NORMAL = "normal"
+
+
+LATE_STATUSES = (Status.LATE_AND_EARLY.value, Status.SERIOUS_LATE.value, Status.LATE.value)
+
+
 class DayType(StrEnum):
     WORKDAY = "workday"
     RESTDAY = "restday"

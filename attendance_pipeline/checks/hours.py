@@ -33,13 +33,18 @@ from attendance_pipeline.checks.quality import QualityConfig
 from attendance_pipeline.hours.calendar import WorkCalendar
 from attendance_pipeline.hours.rules import STATUSES
 from attendance_pipeline.schemas import EFFECTIVE_HOURS
-from attendance_pipeline.vocabulary import ABSENCE_BIZ_TYPES, CheckType, Grain, values
+from attendance_pipeline.vocabulary import (
+    ABSENCE_BIZ_TYPES,
+    LATE_STATUSES,
+    CheckType,
+    Grain,
+    values,
+)
 
 # Hours columns bounded by a day; overtime is only >= 0: a multi-day overtime approval is booked
 # whole on its first day (docs/rules.md), so it may legitimately exceed 24 h.
 DAY_HOURS_COLUMNS = ("scheduled_hours", "leave_hours", "trip_hours", "effective_hours")
 HOURS_TOLERANCE = 1e-6  # both sides round hours to 2 decimals; this only absorbs float noise
-LATE_STATUSES = ("late", "serious_late", "late_and_early")
 # Hours columns bounded by a day; overtime is only >= 0: a multi-day overtime approval is booked
 # whole on its first day (docs/rules.md), so it may legitimately exceed 24 h.
 COMPLETE_FIX = (

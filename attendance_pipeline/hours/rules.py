@@ -26,23 +26,10 @@ from pydantic import (
     field_validator,
 )
 
-# The statuses of DESIGN section 5, in its table's order: `override` wins over everything; an
-# `exempt` employee (in no attendance group) is `leave`/`business_trip` when an approval covers
-# the day and `exempt` otherwise; the rest in this order, first match wins.
-STATUSES = (
-    "override",
-    "exempt",
-    "rest",
-    "leave",
-    "business_trip",
-    "absent",
-    "missing_punch",
-    "late_and_early",
-    "serious_late",
-    "late",
-    "early_leave",
-    "normal",
-)
+from attendance_pipeline.vocabulary import Status, values
+
+# The statuses of docs/rules.md in precedence order (attendance_pipeline.vocabulary.Status).
+STATUSES = values(Status)
 
 DEFAULT_STATUS_HOURS: dict[str, float] = {
     "exempt": 8,  # the default is `standard_day_hours` whatever it is (see Rules)

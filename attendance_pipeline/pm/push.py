@@ -22,10 +22,11 @@ from attendance_pipeline.pm.base import (
     RemoteWorklog,
     WorklogStore,
 )
+from attendance_pipeline.vocabulary import PushAction, values
 
 log = logging.getLogger(__name__)
 
-ACTIONS = ("created", "updated", "deleted", "unchanged", "conflict", "failed")
+ACTIONS = values(PushAction)
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,14 @@ import pandas as pd
 from attendance_pipeline.pm.base import PlannedWorklog, RemoteWorklog
 from attendance_pipeline.pm.push import decide
 from attendance_pipeline.schemas import RECONCILIATION, empty_frame
+from attendance_pipeline.vocabulary import ReconciliationStatus
 
 STATUS_OF_ACTION = {
-    "create": "missing",
-    "update": "different",
-    "delete": "extra",
-    "conflict": "conflict",
-    "unchanged": "ok",
+    "create": ReconciliationStatus.MISSING,
+    "update": ReconciliationStatus.DIFFERENT,
+    "delete": ReconciliationStatus.EXTRA,
+    "conflict": ReconciliationStatus.CONFLICT,
+    "unchanged": ReconciliationStatus.OK,
 }
 
 
@@ -42,7 +43,7 @@ def reconcile(
                 "planned_seconds": None if extra or wanted is None else wanted.seconds,
                 "remote_seconds": held.seconds if held else None,
                 "remote_id": held.remote_id if held else None,
-                "status": STATUS_OF_ACTION[decision.action],
+                "status": STATUS_OF_ACTION[decision.action].value,
             }
         )
     if not rows:
