@@ -7,13 +7,12 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from attendance_pipeline.china_time import date_to_ms, windows
-from attendance_pipeline.dingtalk.errors import DingTalkBadReply
+from attendance_pipeline.china_time import date_to_ms
 from attendance_pipeline.dingtalk.transport import (
     APPROVALS_QUERY,
     DingTalkTransport,
-    chunks,
     field,
+    unique_by,
 )
 
 ALL_BIZ_TYPES = (1, 2, 3, 4, 5)
@@ -30,12 +29,9 @@ class ApprovalsApi(DingTalkTransport):
         biz_types: Sequence[int] = ALL_BIZ_TYPES,
     ) -> list[dict[str, Any]]:
         """Approvals of the users overlapping start 00:00 .. end 24:00 (China time)."""
-        self._check_horizon(APPROVALS_QUERY, start, end)
-        tasks = [
-            (chunk, window)
-            for window in windows(start, end, self.options.approvals_span_days)
-            for chunk in chunks(sorted(set(userids)), self.options.user_chunk)
-        ]
+        tasks = self._user_windows(
+            APPROVALS_QUERY, userids, start, end, self.options.approvals_span_days
+        )
 
         def fetch(task: tuple[list[str], tuple[date, date]]) -> list[dict[str, Any]]:
             chunk, (first, last) = task
@@ -51,13 +47,6 @@ class ApprovalsApi(DingTalkTransport):
             )
             return list(field(reply, "result", APPROVALS_QUERY, list))
 
-        by_id: dict[str, dict[str, Any]] = {}
-        for approvals in self._map(fetch, tasks, APPROVALS_QUERY):
-            for index, approval in enumerate(approvals):
-                for key in ("approveId", "userId", "bizType", "durationUnit", "beginTime"):
-                    if key not in approval:
-                        raise DingTalkBadReply(
-                            APPROVALS_QUERY, f"approval {index} of a reply lacks `{key}`"
-                        )
-                by_id.setdefault(str(approval["approveId"]), approval)
-        return [by_id[k] for k in sorted(by_id)]
+        pages = self._map(fetch, tasks, APPROVALS_QUERY)
+        required = ("userId", "bizType", "durationUnit", "beginTime")
+        return unique_by(APPROVALS_QUERY, pages, "approveId", str, required, "approval")

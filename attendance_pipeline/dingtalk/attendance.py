@@ -13,15 +13,15 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from attendance_pipeline.china_time import dingtalk_date_string, windows
+from attendance_pipeline.china_time import dingtalk_date_string
 from attendance_pipeline.dingtalk.errors import DingTalkBadReply
 from attendance_pipeline.dingtalk.transport import (
     ATTENDANCE_LIST,
     GROUP_MEMBERS,
     GROUPS_LIST,
     DingTalkTransport,
-    chunks,
     field,
+    unique_by,
 )
 
 log = logging.getLogger(__name__)
@@ -32,23 +32,12 @@ class AttendanceApi(DingTalkTransport):
 
     def attendance(self, userids: Sequence[str], start: date, end: date) -> list[dict[str, Any]]:
         """Attendance results (one record per scheduled check point) for start..end inclusive."""
-        self._check_horizon(ATTENDANCE_LIST, start, end)
-        tasks = [
-            (chunk, window)
-            for window in windows(start, end, self.options.attendance_span_days)
-            for chunk in chunks(sorted(set(userids)), self.options.user_chunk)
-        ]
+        tasks = self._user_windows(
+            ATTENDANCE_LIST, userids, start, end, self.options.attendance_span_days
+        )
         results = self._map(lambda task: self._attendance_chunk(*task), tasks, ATTENDANCE_LIST)
-        by_id: dict[int, dict[str, Any]] = {}
-        for records in results:
-            for index, record in enumerate(records):
-                for key in ("id", "userId", "workDate", "checkType", "timeResult"):
-                    if key not in record:
-                        raise DingTalkBadReply(
-                            ATTENDANCE_LIST, f"record {index} of a reply lacks `{key}`"
-                        )
-                by_id.setdefault(int(record["id"]), record)
-        return [by_id[k] for k in sorted(by_id)]
+        required = ("userId", "workDate", "checkType", "timeResult")
+        return unique_by(ATTENDANCE_LIST, results, "id", int, required, "record")
 
     def attendance_groups(self) -> list[dict[str, Any]]:
         """Every attendance group (legacy `getsimplegroups`, offset/size pages): group_id,

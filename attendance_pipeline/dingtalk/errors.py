@@ -49,3 +49,16 @@ class DingTalkUnavailable(DingTalkError):
 
 class DingTalkBadReply(DingTalkError):
     """A reply did not have the documented shape."""
+
+
+__all__ = [
+    "DingTalkAuthError",
+    "DingTalkBadReply",
+    "DingTalkBadRequest",
+    "DingTalkError",
+    "DingTalkHorizonError",
+    "DingTalkHrmPermissionError",
+    "DingTalkPermissionError",
+    "DingTalkQuotaExceeded",
+    "DingTalkUnavailable",
+]

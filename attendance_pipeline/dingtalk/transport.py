@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 import requests
 
-from attendance_pipeline.china_time import today_in_china
+from attendance_pipeline.china_time import today_in_china, windows
 from attendance_pipeline.dingtalk.errors import (
     DingTalkAuthError,
     DingTalkBadReply,
@@ -161,6 +161,18 @@ class DingTalkTransport:
                 if label and self._progress:
                     self._progress(label, done, len(items))
         return out
+
+    def _user_windows(
+        self, api: str, userids: Sequence[str], start: date, end: date, span_days: int
+    ) -> list[tuple[list[str], tuple[date, date]]]:
+        """(users, window) pairs covering userids x start..end within the contract's limits
+        (`user_chunk` users, `span_days` days), after the horizon check."""
+        self._check_horizon(api, start, end)
+        return [
+            (chunk, window)
+            for window in windows(start, end, span_days)
+            for chunk in chunks(sorted(set(userids)), self.options.user_chunk)
+        ]
 
     def _check_horizon(self, api: str, start: date, end: date) -> None:
         if end < start:
@@ -443,6 +455,26 @@ def field(reply: dict[str, Any], key: str, api: str, kind: type) -> Any:
     if not isinstance(value, kind):
         raise DingTalkBadReply(api, f"reply field `{key}` is missing or not a {kind.__name__}")
     return value
+
+
+def unique_by(
+    api: str,
+    pages: Iterable[list[dict[str, Any]]],
+    id_key: str,
+    id_type: Callable[[Any], Any],
+    required: Sequence[str],
+    what: str,
+) -> list[dict[str, Any]]:
+    """The items of all pages once per `id_key` (the first seen), sorted by `id_type(id)`; an item
+    without one of the `required` keys is a DingTalkBadReply."""
+    by_id: dict[Any, dict[str, Any]] = {}
+    for page in pages:
+        for index, item in enumerate(page):
+            for key in (id_key, *required):
+                if key not in item:
+                    raise DingTalkBadReply(api, f"{what} {index} of a reply lacks `{key}`")
+            by_id.setdefault(id_type(item[id_key]), item)
+    return [by_id[k] for k in sorted(by_id)]
 
 
 def _int(value: Any) -> int:

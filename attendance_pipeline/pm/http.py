@@ -32,13 +32,7 @@ from typing import Any
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
-from attendance_pipeline.http_retry import (
-    RetriesExhausted,
-    Retryable,
-    RetryBounds,
-    ThreadSessions,
-    call_with_retries,
-)
+from attendance_pipeline import http_retry
 from attendance_pipeline.pm.base import OutcomeUnknown, PMError
 
 log = logging.getLogger(__name__)
@@ -53,25 +47,13 @@ STATUS_HINTS = {
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
-    """Bounds on retries; tests shrink the waits."""
+class RetryPolicy(http_retry.RetryBounds):
+    """The shared retry bounds with PM defaults, plus the HTTP limits; tests shrink the waits."""
 
     max_attempts: int = 6
     max_seconds: float = 60.0
-    backoff_initial_s: float = 0.5
-    backoff_max_s: float = 8.0
     max_retry_after_s: float = 30.0  # a longer Retry-After fails instead of waiting
     timeout_s: float = 30.0
-
-    @property
-    def bounds(self) -> RetryBounds:
-        """The policy as the shared retry mechanism's bounds."""
-        return RetryBounds(
-            max_attempts=self.max_attempts,
-            max_seconds=self.max_seconds,
-            backoff_initial_s=self.backoff_initial_s,
-            backoff_max_s=self.backoff_max_s,
-        )
 
 
 ErrorMessages = Callable[[dict[str, Any]], list[str]]
@@ -130,7 +112,7 @@ class PMHttp:
         self._secrets = [s for s in secrets if s]
         self._sleep = sleep
         self._given_session = session
-        self._sessions = ThreadSessions()
+        self._sessions = http_retry.ThreadSessions()
 
     def __repr__(self) -> str:
         return f"PMHttp({self.system!r}, {self.base_url!r})"
@@ -153,11 +135,11 @@ class PMHttp:
         `write=True` turns an ambiguous transport failure into `OutcomeUnknown`.
         """
         try:
-            return call_with_retries(
+            return http_retry.call_with_retries(
                 lambda: self._attempt(
                     method, path, operation, write, params, json, data, headers, accept
                 ),
-                self.policy.bounds,
+                self.policy,
                 sleep=self._sleep,
                 on_retry=lambda number, problem: log.info(
                     "%s %s: retry %d (%s)",
@@ -167,7 +149,7 @@ class PMHttp:
                     self.redact(problem.reason),
                 ),
             )
-        except RetriesExhausted as exc:
+        except http_retry.RetriesExhausted as exc:
             raise self.error(operation, str(exc), retryable=True) from None
 
     def json(self, response: requests.Response, operation: str) -> Any:
@@ -241,7 +223,7 @@ class PMHttp:
                     f"{problem} after the request was sent; it may or may not have been applied "
                     "(re-list before writing again)",
                 ) from None
-            raise Retryable(problem) from None
+            raise http_retry.Retryable(problem) from None
         except requests.RequestException as exc:
             raise self.error(operation, f"{where}: {type(exc).__name__}: {exc}") from None
 
@@ -264,7 +246,7 @@ class PMHttp:
                     f"the {self.policy.max_retry_after_s:.0f} s allowed); try again later",
                     retryable=True,
                 )
-            raise Retryable(f"{where}: HTTP {status}", wait_s=wait_s)
+            raise http_retry.Retryable(f"{where}: HTTP {status}", wait_s=wait_s)
         raise self.error(operation, f"{where}: {self.describe(response)}")
 
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
@@ -315,12 +316,9 @@ class RedmineWorklogStore:
             )
         if response.status_code >= 300:
             raise self._refused(operation, planned, response)
-        return RemoteWorklog(
-            remote_id=entry_id,
-            worklog_key=planned.worklog_key,
-            pm_user=planned.pm_user,
-            issue=planned.issue,
-            work_date=planned.work_date,
+        # What a listing will read back: hours rounded, the comment as shortened to fit.
+        return replace(
+            planned.as_remote(entry_id),
             seconds=seconds_from_hours(hours_value(planned.seconds)),
             comment=untagged_comment(tagged_comment(planned.comment, planned.worklog_key)),
         )

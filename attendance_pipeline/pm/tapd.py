@@ -152,23 +152,11 @@ class TapdWorklogStore(HttpWorklogStore):
             whose = f"our worklog {remote.worklog_key}" if remote else "not written by us"
             raise self._collision(operation, planned, f"id {sheet.get('id')}, {whose}")
         try:
-            data = self._call(
-                "POST",
-                "timesheets",
-                operation,
-                write=True,
-                form={
-                    "workspace_id": self.workspace_id,
-                    **natural,
-                    "timespent": self._timespent(planned.seconds),
-                    "memo": TaggedText.write(planned.comment, planned.worklog_key),
-                },
-            )
+            return self._save(operation, planned, natural)
         except PMError as exc:
             if isinstance(exc, OutcomeUnknown) or "timesheet exists" not in str(exc):
                 raise
             raise self._collision(operation, planned, "written just now by someone") from None
-        return planned.as_remote(self._sheet_id(data, operation))
 
     def update(self, remote: RemoteWorklog, planned: PlannedWorklog) -> RemoteWorklog:
         """The same POST with `id`: timespent and memo change; owner, date, entity cannot."""
@@ -182,19 +170,7 @@ class TapdWorklogStore(HttpWorklogStore):
                 operation,
                 "TAPD cannot change a timesheet's owner, date or entity: delete and create",
             )
-        data = self._call(
-            "POST",
-            "timesheets",
-            operation,
-            write=True,
-            form={
-                "id": remote.remote_id,
-                "workspace_id": self.workspace_id,
-                "timespent": self._timespent(planned.seconds),
-                "memo": TaggedText.write(planned.comment, planned.worklog_key),
-            },
-        )
-        return planned.as_remote(self._sheet_id(data, operation))
+        return self._save(operation, planned, {"id": remote.remote_id})
 
     def delete(self, remote: RemoteWorklog) -> None:
         """POST /timesheets/delete_timesheets; `status: 1` is not enough, `failed` must be empty."""
@@ -239,6 +215,25 @@ class TapdWorklogStore(HttpWorklogStore):
             info = payload.get("info") or "(no info)"
             raise self._http.error(operation, f"status {payload.get('status')}: {info}")
         return payload.get("data")
+
+    def _save(
+        self, operation: str, planned: PlannedWorklog, which: dict[str, str]
+    ) -> RemoteWorklog:
+        """POST /timesheets: a new one (`which` is the natural key) or an update (`which` is
+        the `id`), with the planned timespent and our key in the memo."""
+        data = self._call(
+            "POST",
+            "timesheets",
+            operation,
+            write=True,
+            form={
+                **which,
+                "workspace_id": self.workspace_id,
+                "timespent": self._timespent(planned.seconds),
+                "memo": TaggedText.write(planned.comment, planned.worklog_key),
+            },
+        )
+        return planned.as_remote(self._sheet_id(data, operation))
 
     def _timesheets(self, query: dict[str, str]) -> list[dict[str, Any]]:
         sheets: list[dict[str, Any]] = []
