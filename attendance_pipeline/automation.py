@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import dagster as dg
 
@@ -28,7 +27,7 @@ from attendance_pipeline.dagster_api import (
 from attendance_pipeline.dingtalk.robot import send_markdown
 from attendance_pipeline.pipeline_config import load_pipeline_config
 from attendance_pipeline.settings import load_settings
-from attendance_pipeline.warehouse import append_sync_error, connect
+from attendance_pipeline.warehouse import record_sync_error
 
 DAILY_STAGES = ("dingtalk", "warehouse", "hours", "delivery")
 
@@ -92,7 +91,15 @@ def alert_on_run_failure(context: dg.RunFailureSensorContext) -> None:
         f"{run.tags.get(PARTITION_RANGE_END_TAG, '?')}"
     )
     message = (context.failure_event.message or "run failed").strip()
-    record_failure(load_settings(env_file=None).warehouse_path, run.run_id, window, message)
+    record_sync_error(
+        load_settings(env_file=None).warehouse_path,
+        "dagster",
+        "run",
+        window,
+        run.run_id,
+        "RunFailure",
+        message,
+    )
     webhook = os.environ.get("DINGTALK_ROBOT_WEBHOOK")
     if webhook:
         send_markdown(
@@ -102,11 +109,6 @@ def alert_on_run_failure(context: dg.RunFailureSensorContext) -> None:
             f"### attendance_pipeline run failed\n\n- job: {run.job_name}\n- days: {window}\n"
             f"- run: {run.run_id}\n\n{message[:1500]}",
         )
-
-
-def record_failure(warehouse: Path, run_id: str, window: str, message: str) -> None:
-    with connect(warehouse) as con:
-        append_sync_error(con, "dagster", "run", window, run_id, "RunFailure", message)
 
 
 def definitions() -> dg.Definitions:

@@ -14,6 +14,7 @@ import dagster as dg
 
 from attendance_pipeline import automation
 from attendance_pipeline.assets import delivery, dingtalk, finance, hours, warehouse
+from attendance_pipeline.assets.metadata import with_column_schemas
 from attendance_pipeline.assets.partitions import with_partitions
 from attendance_pipeline.resources import build_resources
 from attendance_pipeline.settings import Settings, load_settings
@@ -30,8 +31,9 @@ STAGES: dict[str, ModuleType] = {
 
 def stage_definitions(stage: str, settings: Settings) -> dg.Definitions:
     """One stage's assets (and the checks declared on them), partitioned as configured."""
-    assets = dg.load_assets_from_modules([STAGES[stage]])
-    return dg.Definitions(assets=with_partitions(assets, settings.partitions_start))
+    assets = dg.load_assets_from_modules([STAGES[stage]], include_specs=True)
+    assets = with_column_schemas(with_partitions(assets, settings.partitions_start))
+    return dg.Definitions(assets=assets)
 
 
 def build_definitions(

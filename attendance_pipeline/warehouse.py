@@ -159,6 +159,20 @@ def append_sync_error(
     )
 
 
+def record_sync_error(
+    path: Path,
+    system: str,
+    operation: str,
+    partition: str,
+    key: str,
+    error_class: str,
+    message: str,
+) -> None:
+    """`append_sync_error` on its own short write connection (waits for DuckDB's writer lock)."""
+    with connect(path) as con:
+        append_sync_error(con, system, operation, partition, key, error_class, message)
+
+
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     """Whether the warehouse has table (or view) `name` (works on a read-only connection)."""
     sql = "SELECT count(*) FROM information_schema.tables WHERE table_name = ?"

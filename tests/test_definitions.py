@@ -27,16 +27,14 @@ def describe(defs: dg.Definitions) -> dict:
         assets[key.to_user_string()] = {
             "group": node.group_name,
             "partitions": type(partitions).__name__ if partitions else None,
-            "pool": node.pools and sorted(node.pools),
+            "pools": sorted(node.pools or []),
             "kinds": sorted(node.kinds),
             "deps": sorted(d.to_user_string() for d in node.parent_keys),
             "checks": sorted(c.name for c in node.check_keys),
             "backfill_policy": str(node.backfill_policy) if node.backfill_policy else None,
         }
     jobs = {}
-    for name in sorted(
-        j.name for j in defs.jobs or [] if isinstance(j, dg.UnresolvedAssetJobDefinition)
-    ):
+    for name in sorted(j.name for j in defs.jobs or []):
         job = defs.resolve_job_def(name)
         jobs[name] = sorted(k.to_user_string() for k in job.asset_layer.executable_asset_keys)
     schedules = {

@@ -31,7 +31,7 @@ def build(frame: pd.DataFrame) -> dg.AssetsDefinition:
         partitions_def=DAILY,
         backfill_policy=dg.BackfillPolicy.single_run(),
         io_manager_key="lake_io_manager",
-        metadata={"partition_column": "work_date"},
+        metadata={"partition_expr": "work_date"},
     )
     def _asset() -> pd.DataFrame:
         return frame

@@ -3,6 +3,7 @@ reconciliation. Thin wiring around `attendance_pipeline.pm`."""
 
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -15,6 +16,13 @@ from attendance_pipeline.checks import delivery as delivery_gates
 from attendance_pipeline.checks.specs import check_result, failing_gates, specs_for
 from attendance_pipeline.china_time import days, now_in_china
 from attendance_pipeline.holdback import open_holds, split_held
+from attendance_pipeline.pm.ledger import (
+    LedgerView,
+    append_outcomes,
+    held_days,
+    outcome_frame,
+    read_ledger,
+)
 from attendance_pipeline.pm.mapping import load_explicit_mapping, mapping_fixes, match_users
 from attendance_pipeline.pm.plan import (
     in_scope,
@@ -22,7 +30,7 @@ from attendance_pipeline.pm.plan import (
     plan_worklogs,
     planned_worklogs,
 )
-from attendance_pipeline.pm.push import ACTIONS, Outcome, push_window
+from attendance_pipeline.pm.push import ACTIONS, push_window
 from attendance_pipeline.pm.reconcile import reconcile
 from attendance_pipeline.resources.config import ConfigFolder
 from attendance_pipeline.resources.delivery import PMResource
@@ -33,10 +41,9 @@ from attendance_pipeline.schemas import (
     RECONCILIATION,
     USER_MAPPING,
     empty_frame,
-    to_table,
 )
 from attendance_pipeline.vocabulary import Blocks, ReconciliationStatus, values
-from attendance_pipeline.warehouse import append_sync_error, ensure_table
+from attendance_pipeline.warehouse import record_sync_error
 
 # PM calls already retry inside the adapters; a step retry covers what is left (the PM system
 # down for a while). Refusals (failing gates) are not retried.
@@ -64,7 +71,7 @@ def _dry_run(context: dg.AssetExecutionContext, config: PushConfig) -> bool:
 
 @dg.asset(
     **DELIVERY,
-    metadata={"partition_column": "snapshot_date"},
+    metadata=meta.lake_metadata("snapshot_date"),
     kinds={"parquet"},
     retry_policy=PM_RETRY,
     description="The PM system's accounts (daily snapshot), for identity matching.",
@@ -95,7 +102,7 @@ def pm_users(context: dg.AssetExecutionContext, pm: PMResource) -> pd.DataFrame:
 @dg.asset(
     **DELIVERY,
     pool="warehouse",  # records its held-back employee-days in DuckDB
-    metadata={"partition_column": "snapshot_date"},
+    metadata=meta.lake_metadata("snapshot_date"),
     kinds={"parquet", "duckdb"},
     check_specs=specs_for("user_mapping"),
     description="DingTalk user → PM account, per day, with the strategy used or why not.",
@@ -175,7 +182,7 @@ def user_mapping(
 @dg.asset(
     **DELIVERY,
     pool="warehouse",  # reads and records held-back employee-days in DuckDB
-    metadata={"partition_column": "work_date"},
+    metadata=meta.lake_metadata("work_date"),
     kinds={"parquet", "duckdb"},
     check_specs=specs_for("worklog_plan"),
     description="Worklogs to hold in the PM system: countable hours of mapped, in-scope people "
@@ -248,113 +255,23 @@ def worklog_plan(
     yield check_result("worklog_plan", result)
 
 
+def _ledger_and_holds(
+    warehouse: WarehouseResource, system: str, start: date, end: date, mapping: pd.DataFrame
+) -> tuple[LedgerView, set[tuple[str, date]], set[tuple[str, date]]]:
+    """(the ledger's view of the window, held (userid, day), held (pm_user, day)), in one read."""
+    with warehouse.connect() as con:
+        ledger = read_ledger(con, system, start, end)
+        withheld = open_holds(con, start, end)
+    held, frozen = held_days(withheld, mapping, ledger.accounts)
+    return ledger, held, frozen
+
+
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
 def _ints(values: Any) -> list[int]:
     return [int(v) for v in values] if values is not None else []
-
-
-def _last_pushed(warehouse: WarehouseResource, system: str, start: date, end: date) -> dict:
-    """Seconds we last wrote per key (the ledger's latest successful row per key)."""
-    with warehouse.connect() as con:
-        ensure_table(con, "worklog_ledger", PUSHED_WORKLOGS)
-        rows = con.execute(
-            """
-            SELECT worklog_key, action, seconds, pm_user, issue FROM (
-                SELECT *, row_number() OVER (PARTITION BY worklog_key ORDER BY pushed_at DESC)
-                    AS n
-                FROM worklog_ledger
-                WHERE pm_system = ? AND work_date BETWEEN ? AND ? AND NOT dry_run
-                  AND action IN ('created', 'updated', 'unchanged', 'deleted')
-            ) WHERE n = 1
-            """,
-            [system, start, end],
-        ).fetchall()
-    return {key: seconds for key, action, seconds, _, _ in rows if action != "deleted"}
-
-
-def _ledger_targets(
-    warehouse: WarehouseResource, system: str, start: date, end: date
-) -> tuple[set[str], set[str], dict[str, set[str]]]:
-    """(PM users, issues, PM accounts per userid) the ledger has written to in the window."""
-    with warehouse.connect() as con:
-        ensure_table(con, "worklog_ledger", PUSHED_WORKLOGS)
-        rows = con.execute(
-            "SELECT DISTINCT userid, pm_user, issue FROM worklog_ledger "
-            "WHERE pm_system = ? AND work_date BETWEEN ? AND ?",
-            [system, start, end],
-        ).fetchall()
-    accounts: dict[str, set[str]] = {}
-    for userid, pm_user, _ in rows:
-        if userid and pm_user:
-            accounts.setdefault(str(userid), set()).add(str(pm_user))
-    return {r[1] for r in rows if r[1]}, {r[2] for r in rows if r[2]}, accounts
-
-
-def _held_days(
-    warehouse: WarehouseResource,
-    start: date,
-    end: date,
-    mapping: pd.DataFrame,
-    pushed_accounts: dict[str, set[str]],
-) -> tuple[set[tuple[str, date]], set[tuple[str, date]]]:
-    """(held-back (userid, work_date), the same days as (pm_user, work_date)) for the window.
-
-    A person's PM account comes from the day's mapping or, for someone no longer mapped, from
-    what the ledger says we pushed for them (`pushed_accounts`)."""
-    with warehouse.connect() as con:
-        withheld = open_holds(con, start, end)
-    held = {
-        (str(u), d.date() if hasattr(d, "date") else d)
-        for u, d in zip(withheld["userid"], pd.to_datetime(withheld["work_date"]), strict=True)
-    }
-    accounts = {userid: set(pm_users) for userid, pm_users in pushed_accounts.items()}
-    for userid, pm_user in zip(mapping["userid"], mapping["pm_user"], strict=True):
-        if isinstance(pm_user, str) and pm_user:
-            accounts.setdefault(str(userid), set()).add(pm_user)
-    frozen = {(pm_user, day) for userid, day in held for pm_user in accounts.get(userid, ())}
-    return held, frozen
-
-
-def record_sync_error(
-    warehouse: WarehouseResource,
-    system: str,
-    operation: str,
-    partition: str,
-    key: str,
-    error_class: str,
-    message: str,
-) -> None:
-    """Append one row to the DuckDB `sync_errors` table (messages carry no secrets)."""
-    with warehouse.connect() as con:
-        append_sync_error(con, system, operation, partition, key, error_class, message)
-
-
-def _outcome_frame(outcomes: list[Outcome], system: str, dry_run: bool) -> pd.DataFrame:
-    pushed_at = now_in_china()
-    rows = [
-        {
-            "worklog_key": o.key,
-            "userid": o.userid,
-            "work_date": o.work_date,
-            "pm_system": system,
-            "pm_user": o.pm_user,
-            "issue": o.issue,
-            "seconds": o.seconds,
-            "remote_id": o.remote_id,
-            "action": o.action,
-            "pushed_at": pushed_at,
-            "remote_seconds": o.remote_seconds,
-            "dry_run": dry_run,
-            "message": o.message,
-        }
-        for o in outcomes
-    ]
-    return (
-        pd.DataFrame(rows, columns=PUSHED_WORKLOGS.names) if rows else empty_frame(PUSHED_WORKLOGS)
-    )
 
 
 @dg.asset(
@@ -367,7 +284,7 @@ def _outcome_frame(outcomes: list[Outcome], system: str, dry_run: bool) -> pd.Da
     # held-back days are left alone.
     retry_policy=PM_RETRY,
     automation_condition=dg.AutomationCondition.eager(),
-    metadata={"partition_column": "work_date"},
+    metadata=meta.lake_metadata("work_date"),
     kinds={"parquet", "duckdb"},
     description="Pushes the plan to the PM system exactly once (create/update/delete by key; "
     "human edits are conflicts, left alone). Outcomes go to the DuckDB worklog_ledger.",
@@ -382,6 +299,7 @@ def pushed_worklogs(
 ) -> pd.DataFrame:
     start, end = window_dates(context)
     dry_run = _dry_run(context, config)
+    warehouse_path = Path(warehouse.path)
     store = pm.store()
     if store is None:
         context.add_output_metadata(
@@ -391,38 +309,38 @@ def pushed_worklogs(
     problems = failing_gates(context.instance)
     if problems and not dry_run:
         message = "; ".join(problems)
-        record_sync_error(warehouse, pm.system, "push", f"{start}..{end}", "", "Blocked", message)
+        record_sync_error(
+            warehouse_path, pm.system, "push", f"{start}..{end}", "", "Blocked", message
+        )
         raise dg.Failure(
             description="refusing to push: blocking quality gates are failing or have not run "
             f"({message}). Fix the data, re-run the upstream assets, then push.",
             metadata={"failing_gates": dg.MetadataValue.json(problems)},
             allow_retries=False,
         )
-    users, issues, pushed_accounts = _ledger_targets(warehouse, pm.system, start, end)
-    users |= set(user_mapping["pm_user"].dropna())
+    ledger, held, frozen = _ledger_and_holds(warehouse, pm.system, start, end, user_mapping)
     # Held-back employee-days are left exactly as the PM system holds them: not written, not
     # deleted, until a later run releases them.
-    held, frozen = _held_days(warehouse, start, end, user_mapping, pushed_accounts)
     outcomes = push_window(
         store,
         [p for p in planned_worklogs(worklog_plan) if (p.userid, p.work_date) not in held],
         start,
         end,
-        list_users=users,
-        list_issues=issues,
-        last_pushed=_last_pushed(warehouse, pm.system, start, end),
+        list_users=ledger.pm_users | set(user_mapping["pm_user"].dropna()),
+        list_issues=ledger.issues,
+        last_pushed=ledger.last_pushed,
         frozen=frozen,
         dry_run=dry_run,
         progress=lambda done, total: (
             context.log.info(f"{done}/{total} writes") if done % 100 == 0 or done == total else None
         ),
     )
-    frame = _outcome_frame(outcomes, pm.system, dry_run)
+    frame = outcome_frame(outcomes, pm.system, dry_run, now_in_china())
     with warehouse.connect() as con:
-        ensure_table(con, "worklog_ledger", PUSHED_WORKLOGS)
-        con.register("_outcomes", to_table(frame, PUSHED_WORKLOGS, "worklog_ledger"))
-        con.execute("INSERT INTO worklog_ledger BY NAME SELECT * FROM _outcomes")
-        con.unregister("_outcomes")
+        appended = append_outcomes(con, frame)
+    context.log_event(
+        dg.AssetMaterialization("worklog_ledger", metadata={"rows_appended": appended})
+    )
     context.add_output_metadata(
         output_name="result",
         metadata={
@@ -449,7 +367,7 @@ def pushed_worklogs(
     failed = frame[frame["action"] == "failed"]
     for row in failed.itertuples():
         day, key = str(row.work_date), str(row.worklog_key)
-        record_sync_error(warehouse, pm.system, "write", day, key, "WriteFailed", row.message)
+        record_sync_error(warehouse_path, pm.system, "write", day, key, "WriteFailed", row.message)
     if len(failed):
         raise dg.Failure(
             description=f"{len(failed)} worklog write(s) failed; the ledger has the details. "
@@ -462,7 +380,7 @@ def pushed_worklogs(
 @dg.asset(
     **DELIVERY,
     deps=["pushed_worklogs"],
-    metadata={"partition_column": "work_date"},
+    metadata=meta.lake_metadata("work_date"),
     kinds={"parquet"},
     check_specs=specs_for("worklog_reconciliation"),
     description="Re-reads the PM system and compares it with the plan, key by key.",
@@ -487,17 +405,16 @@ def worklog_reconciliation(
             "worklog_reconciliation", delivery_gates.reconciliation_conflicts_gate(frame)
         )
         return
-    users, issues, pushed_accounts = _ledger_targets(warehouse, pm.system, start, end)
-    users |= set(user_mapping["pm_user"].dropna()) | set(worklog_plan["pm_user"])
-    issues |= set(worklog_plan["issue"])
-    held, frozen = _held_days(warehouse, start, end, user_mapping, pushed_accounts)
+    ledger, held, frozen = _ledger_and_holds(warehouse, pm.system, start, end, user_mapping)
+    users = ledger.pm_users | set(user_mapping["pm_user"].dropna()) | set(worklog_plan["pm_user"])
+    issues = ledger.issues | set(worklog_plan["issue"])
     remote = [
         r
         for r in store.list_worklogs(sorted(users), sorted(issues), start, end)
         if (r.pm_user, r.work_date) not in frozen
     ]
     planned = [p for p in planned_worklogs(worklog_plan) if (p.userid, p.work_date) not in held]
-    frame = reconcile(planned, remote, _last_pushed(warehouse, pm.system, start, end))
+    frame = reconcile(planned, remote, ledger.last_pushed)
     meta.add_daily_metadata(
         context,
         frame,

@@ -78,7 +78,7 @@ def _call_metadata(context: dg.AssetExecutionContext, client: DingTalkClient) ->
 
 @dg.asset(
     **INGEST,
-    metadata={"partition_column": "snapshot_date"},
+    metadata=meta.lake_metadata("snapshot_date"),
     check_specs=specs_for("dingtalk_roster"),
     description="Daily snapshot of the DingTalk roster (whole department tree; e-mail and mobile "
     "stay in the lake for identity matching).",
@@ -126,7 +126,7 @@ def dingtalk_roster(
 
 @dg.asset(
     **INGEST,
-    metadata={"partition_column": "work_date"},
+    metadata=meta.lake_metadata("work_date"),
     check_specs=specs_for("raw_attendance"),
     description="DingTalk attendance results: one row per scheduled check point (attendance/list).",
 )
@@ -162,7 +162,7 @@ def raw_attendance(
 
 @dg.asset(
     **INGEST,
-    metadata={"partition_column": "work_date"},
+    metadata=meta.lake_metadata("work_date"),
     check_specs=specs_for("raw_approvals"),
     description="DingTalk approvals (leave, trip, overtime, 补卡, field work): one row per "
     "approval and day it overlaps.",

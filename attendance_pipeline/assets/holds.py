@@ -65,6 +65,22 @@ def publish_and_record(
         con.execute("ROLLBACK")
         raise
     report(context, con, changes, f"{start}..{end}")
+    new = sum(len(c.new) for c in changes)
+    released = sum(c.released for c in changes)
+    if new or released:
+        context.log_event(
+            dg.AssetMaterialization(
+                "held_back",
+                metadata={
+                    "new": new,
+                    "released": released,
+                    "still_held": sum(c.still_held for c in changes),
+                    "checks": ", ".join(c.check for c in changes),
+                },
+            )
+        )
+    if new:
+        context.log_event(dg.AssetMaterialization("sync_errors", metadata={"rows_appended": new}))
     return written
 
 

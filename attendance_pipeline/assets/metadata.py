@@ -132,3 +132,23 @@ def metered_calls_since(context: dg.AssetExecutionContext, since: datetime) -> i
                 break
             cursor = result.cursor
     return sum(per_step.values())
+
+
+def lake_metadata(partition_expr: str) -> dict[str, Any]:
+    """Definition metadata of a lake asset: the column its daily partitions are cut on
+    (`partition_expr`, Dagster's convention; read by the lake IO manager)."""
+    return {"partition_expr": partition_expr}
+
+
+def with_column_schemas(assets: list[Any]) -> list[Any]:
+    """Every lake asset with `dagster/column_schema` from `schemas.SCHEMAS` (the UI's Columns
+    tab), so one place defines a table's columns for Parquet, DuckDB and the UI."""
+    from attendance_pipeline.schemas import SCHEMAS
+
+    def described(spec: dg.AssetSpec) -> dg.AssetSpec:
+        schema = SCHEMAS.get(spec.key.to_user_string())
+        if schema is None or "dagster/column_schema" in spec.metadata:
+            return spec
+        return spec.merge_attributes(metadata={"dagster/column_schema": column_schema(schema)})
+
+    return list(dg.map_asset_specs(described, assets))

@@ -1,12 +1,51 @@
-"""Warehouse views over the raw lake layers (`roster`, `raw_attendance`, `raw_approvals`)."""
+"""The warehouse stage: views over the raw lake layers (`roster`, `raw_attendance`,
+`raw_approvals`), and the warehouse tables that record what the other stages did, declared so the
+graph shows who writes them and the UI shows their columns (`held_back`, `worklog_ledger`,
+`sync_errors`; each write is reported as a materialization by the step that made it)."""
 
 from pathlib import Path
 
 import dagster as dg
 
+from attendance_pipeline.assets import metadata as meta
 from attendance_pipeline.assets.partitions import DAILY, window_dates
+from attendance_pipeline.holdback import HELD_BACK
 from attendance_pipeline.resources.warehouse import WarehouseResource
+from attendance_pipeline.schemas import SYNC_ERRORS, WORKLOG_LEDGER
 from attendance_pipeline.warehouse import refresh_lake_views, scalar
+
+TABLES = {
+    "held_back": (
+        HELD_BACK,
+        ["effective_hours", "user_mapping", "worklog_plan"],
+        "Employee-days a gate held back, with reason and fix, until a run releases them "
+        "(docs/holdback.md).",
+    ),
+    "worklog_ledger": (
+        WORKLOG_LEDGER,
+        ["pushed_worklogs"],
+        "Every push outcome per worklog key (created, updated, deleted, unchanged, conflict, "
+        "failed), dry runs marked.",
+    ),
+    "sync_errors": (
+        SYNC_ERRORS,
+        ["effective_hours", "user_mapping", "worklog_plan", "pushed_worklogs"],
+        "Every failed external call, refused push, newly held employee-day and failed run "
+        "(the run-failure sensor), without secrets.",
+    ),
+}
+
+warehouse_tables = [
+    dg.AssetSpec(
+        name,
+        group_name="warehouse",
+        deps=writers,
+        kinds={"duckdb"},
+        description=description,
+        metadata=meta.table_metadata(schema, f"warehouse.duckdb:{name}"),
+    )
+    for name, (schema, writers, description) in TABLES.items()
+]
 
 
 @dg.asset(

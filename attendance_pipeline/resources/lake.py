@@ -4,7 +4,7 @@
 `gs://` base path works unchanged. Two twists on the stock manager:
 
 - a single run may cover many partitions (`BackfillPolicy.single_run()`): the asset returns one
-  frame for its whole time window and the manager splits it on the asset's `partition_column`,
+  frame for its whole time window and the manager splits it on the asset's `partition_expr`,
   writing every partition in the window (an empty one too, so a re-run replaces stale rows);
 - loading many partitions returns one concatenated frame, not a dict.
 
@@ -73,7 +73,7 @@ class LakeIOManager(dg.UPathIOManager):
             return
         name = context.asset_key.path[-1]
         schema = SCHEMAS[name]
-        column = str(context.definition_metadata["partition_column"])
+        column = str(context.definition_metadata["partition_expr"])
         frame: pd.DataFrame = obj
         paths = self._get_paths_for_partitions(context)
         keys = pd.to_datetime(frame[column]).dt.strftime("%Y-%m-%d") if len(frame) else None
