@@ -32,6 +32,7 @@ def describe(defs: dg.Definitions) -> dict:
             "deps": sorted(d.to_user_string() for d in node.parent_keys),
             "checks": sorted(c.name for c in node.check_keys),
             "backfill_policy": str(node.backfill_policy) if node.backfill_policy else None,
+            "executable": node.is_executable,
         }
     jobs = {}
     for name in sorted(j.name for j in defs.jobs or []):
@@ -68,7 +69,14 @@ def test_every_asset_belongs_to_its_stage_and_the_jobs_select_by_stage():
         for asset in dg.load_assets_from_modules([module]):
             for key in asset.keys:
                 assert snapshot["assets"][key.to_user_string()]["group"] == module_stage
-    daily = {k for k, a in snapshot["assets"].items() if a["group"] != "finance"}
+    daily = {
+        k for k, a in snapshot["assets"].items() if a["group"] != "finance" and a["executable"]
+    }
+    assert {k for k, a in snapshot["assets"].items() if not a["executable"]} == {
+        "held_back",
+        "sync_errors",
+        "worklog_ledger",
+    }
     assert set(snapshot["jobs"]["sync"]) == daily
     assert snapshot["jobs"]["payroll"] == ["payroll_monthly"]
 
