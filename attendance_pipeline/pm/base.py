@@ -15,7 +15,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import date
-from typing import Protocol
+from typing import Any, Protocol
 
 KEY_TAG = re.compile(r"\[att:([0-9a-f]{16})\]")
 
@@ -105,6 +105,13 @@ class PMUser:
     email: str | None = None
     name: str | None = None
     active: bool = True
+
+    @classmethod
+    def by_login(cls, login: str, email: Any, name: Any, active: bool) -> PMUser:
+        """An account written by its login (TAPD nicknames, ZenTao accounts); empty is None."""
+        return cls(
+            pm_user=login, login=login, email=email or None, name=name or None, active=active
+        )
 
 
 class PMError(Exception):

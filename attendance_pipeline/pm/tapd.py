@@ -103,13 +103,10 @@ class TapdWorklogStore(HttpWorklogStore):
             member = item.get("UserWorkspace") if isinstance(item, dict) else None
             if not isinstance(member, dict) or not member.get("user"):
                 continue
+            active = str(member.get("status", "1")) in ("1", "active")
             users.append(
-                PMUser(
-                    pm_user=str(member["user"]),
-                    login=str(member["user"]),
-                    email=member.get("email") or None,
-                    name=member.get("name") or None,
-                    active=str(member.get("status", "1")) in ("1", "active"),
+                PMUser.by_login(
+                    str(member["user"]), member.get("email"), member.get("name"), active
                 )
             )
         return users

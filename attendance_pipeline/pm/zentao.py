@@ -98,15 +98,9 @@ class ZenTaoWorklogStore(HttpWorklogStore):
             for raw in batch:
                 if not isinstance(raw, dict) or not raw.get("account"):
                     continue
-                users.append(
-                    PMUser(
-                        pm_user=str(raw["account"]),
-                        login=str(raw["account"]),
-                        email=raw.get("email") or None,
-                        name=raw.get("realname") or None,
-                        active=str(raw.get("deleted", "0")) in ("0", "", "False", "false"),
-                    )
-                )
+                active = str(raw.get("deleted", "0")) in ("0", "", "False", "false")
+                login = str(raw["account"])
+                users.append(PMUser.by_login(login, raw.get("email"), raw.get("realname"), active))
             total = int(payload.get("total", 0) or 0)
             if not batch or page * USER_PAGE >= total:
                 return users
