@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter, defaultdict
@@ -25,6 +21,7 @@ from attendance_pipeline.simulators.dingtalk import (
     DingTalkSimulator,
     main_dingtalk,
 )
+from tests.sim_cli import serve_cli_until_sigterm
 
 SimFactory = Callable[..., tuple[DingTalkSimulator, str]]
 CN = ZoneInfo("Asia/Shanghai")
@@ -837,26 +834,11 @@ def test_cli_serves_until_sigterm() -> None:
         "import sys; from attendance_pipeline.simulators.dingtalk import main_dingtalk; "
         "sys.exit(main_dingtalk(['--port', '0', '--today', '2026-11-20', '--employees', '12']))"
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        found = re.search(r"http://127\.0\.0\.1:\d+", line)
-        assert found, line
-        assert requests.get(f"{found.group(0)}/_sim/clock", timeout=5).json() == {
-            "today": "2026-11-20"
-        }
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+
+    def check(url: str) -> None:
+        assert requests.get(f"{url}/_sim/clock", timeout=5).json() == {"today": "2026-11-20"}
+
+    serve_cli_until_sigterm(code, check)
 
 
 # ------------------------------------------------------------------------- groups and leavers
@@ -1065,7 +1047,7 @@ def test_the_hr_api_can_be_denied(dingtalk_sim: SimFactory) -> None:
 
 
 def test_the_cli_flag_denies_the_hr_api() -> None:
-    from attendance_pipeline.simulators.dingtalk.server import build_arg_parser
+    from attendance_pipeline.simulators.dingtalk.cli import build_arg_parser
 
     args = build_arg_parser().parse_args(["--deny-api", "hrm", "--deny-api", "attendance/list"])
     assert args.deny_api == ["hrm", "attendance/list"]

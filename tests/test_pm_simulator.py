@@ -4,11 +4,7 @@ contracts/pm-systems.md."""
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import signal
-import subprocess
-import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -22,6 +18,7 @@ import requests
 from attendance_pipeline.china_time import SHANGHAI
 from attendance_pipeline.simulators.dingtalk import Company
 from attendance_pipeline.simulators.pm import Directory, PMSimConfig, PMSimulator, main_pm
+from tests.sim_cli import serve_cli_until_sigterm
 
 SimFactory = Callable[..., tuple[PMSimulator, str]]
 TODAY = date(2026, 11, 20)
@@ -843,24 +840,11 @@ def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
         "import sys; from attendance_pipeline.simulators.pm import main_pm; "
         f"sys.exit(main_pm(['--port', '0', '--state', {str(tmp_path / 's.db')!r}]))"
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        found = re.search(r"http://127\.0\.0\.1:\d+", line)
-        assert found, line
-        assert jira_post(found.group(0)).status_code == 201
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+
+    def check(url: str) -> None:
+        assert jira_post(url).status_code == 201
+
+    serve_cli_until_sigterm(code, check)
     assert (tmp_path / "s.db").exists()
 
 

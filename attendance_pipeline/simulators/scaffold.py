@@ -42,6 +42,15 @@ class Tally:
         with self._lock:
             self._counts[name] = self._counts.get(name, 0) + by
 
+    def take(self, name: str, limit: int) -> bool:
+        """Count one more ``name`` unless it reached ``limit`` already; whether it was counted."""
+        with self._lock:
+            used = self._counts.get(name, 0)
+            if used >= limit:
+                return False
+            self._counts[name] = used + 1
+            return True
+
     def snapshot(self) -> dict[str, int]:
         with self._lock:
             return dict(self._counts)
@@ -239,16 +248,16 @@ def sim_arg_parser(
     description: str,
     *,
     port: int,
-    seed: int,
-    employees: int,
-    fault_rate: float,
-    latency_ms: int,
+    defaults: Any,
     today_help: str,
     seed_help: str | None = None,
     fault_rate_help: str | None = None,
 ) -> argparse.ArgumentParser:
     """The flags every simulator takes: --port --host --seed --employees --fault-rate
-    --latency-ms --today --verbose; the caller adds its own."""
+    --latency-ms --today --verbose, defaults from the config ``defaults``; the caller adds its
+    own."""
+    seed, employees = defaults.seed, defaults.employees
+    fault_rate, latency_ms = defaults.fault_rate, defaults.latency_ms
     p = argparse.ArgumentParser(prog=prog, description=description)
     p.add_argument("--port", type=bounded(int, 0, 65535), default=port, help=f"default {port}")
     p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")

@@ -3,14 +3,13 @@ trips, overtime and 补卡 overlapping a window of at most 30 days, for up to 50
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
-from attendance_pipeline.simulators.dingtalk.company import Company
 from attendance_pipeline.simulators.dingtalk.protocol import (
     MAX_USERS_PER_CALL,
     BadParam,
+    CompanyApi,
     Reply,
     Request,
     Route,
@@ -21,12 +20,7 @@ from attendance_pipeline.simulators.dingtalk.protocol import (
 MAX_APPROVAL_SPAN_MS = 30 * 86_400_000
 
 
-class ApprovalsApi:
-    def __init__(self, company: Company, today: Callable[[], date], history_days: int) -> None:
-        self.company = company
-        self._today = today
-        self._history_days = history_days
-
+class ApprovalsApi(CompanyApi):
     def routes(self) -> list[Route]:
         return [Route("/v1.0/attendance/approvals/query", "POST", "metered", self._query)]
 

@@ -4,13 +4,12 @@ Work dates older than ``history_days`` are silently not served."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
-from attendance_pipeline.simulators.dingtalk.company import Company
 from attendance_pipeline.simulators.dingtalk.protocol import (
     BadParam,
+    CompanyApi,
     Reply,
     Request,
     Route,
@@ -29,12 +28,7 @@ MAX_GROUP_PAGE = 10  # getsimplegroups `size` (documented maximum 10)
 GROUP_MEMBER_PAGE = 100  # memberusers/list rows per page: assumption (no size parameter)
 
 
-class AttendanceApi:
-    def __init__(self, company: Company, today: Callable[[], date], history_days: int) -> None:
-        self.company = company
-        self._today = today
-        self._history_days = history_days
-
+class AttendanceApi(CompanyApi):
     def routes(self) -> list[Route]:
         return [
             Route("/attendance/list", "POST", "metered", self._list),

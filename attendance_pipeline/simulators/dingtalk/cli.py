@@ -20,10 +20,7 @@ def build_arg_parser(prog: str = "attendance-pipeline sim dingtalk") -> argparse
         prog,
         "Run the DingTalk Open API simulator.",
         port=8701,
-        seed=d.seed,
-        employees=d.employees,
-        fault_rate=d.fault_rate,
-        latency_ms=d.latency_ms,
+        defaults=d,
         today_help="sim clock; default real today",
     )
     p.add_argument("--qps", type=bounded(int, 1), default=d.qps, help="per-API calls per second")

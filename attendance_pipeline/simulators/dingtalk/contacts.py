@@ -10,6 +10,7 @@ from typing import Any
 from attendance_pipeline.simulators.dingtalk.company import ROOT_DEPT_ID, Company
 from attendance_pipeline.simulators.dingtalk.protocol import (
     BadParam,
+    CompanyApi,
     Reply,
     Request,
     Route,
@@ -20,10 +21,9 @@ from attendance_pipeline.simulators.dingtalk.protocol import (
 MAX_USER_PAGE = 100
 
 
-class ContactsApi:
+class ContactsApi(CompanyApi):
     def __init__(self, company: Company, today: Callable[[], date]) -> None:
-        self.company = company
-        self._today = today
+        super().__init__(company, today)
         self._depts = {d["dept_id"]: d for d in company.departments()}
         self._children: dict[int, list[int]] = {ROOT_DEPT_ID: []}
         for d in company.departments():

@@ -5,13 +5,11 @@ not metered (assumption); behind their own permission (``deny_api("hrm")``)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from datetime import date
 from typing import Any
 
-from attendance_pipeline.simulators.dingtalk.company import Company
 from attendance_pipeline.simulators.dingtalk.protocol import (
     BadParam,
+    CompanyApi,
     Reply,
     Request,
     Route,
@@ -23,11 +21,7 @@ MAX_HRM_PAGE = 50  # dismissions `maxResults` and dimissionInfos `userIdList` (d
 HRM_APIS = ("hrm/employees/dismissions", "hrm/employees/dimissionInfos")
 
 
-class HrmApi:
-    def __init__(self, company: Company, today: Callable[[], date]) -> None:
-        self.company = company
-        self._today = today
-
+class HrmApi(CompanyApi):
     def routes(self) -> list[Route]:
         return [
             Route("/v1.0/hrm/employees/dismissions", "GET", "org", self._dismissions),

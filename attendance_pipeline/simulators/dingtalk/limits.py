@@ -9,6 +9,8 @@ import threading
 import time
 from collections import deque
 
+from attendance_pipeline.simulators.scaffold import Tally
+
 logger = logging.getLogger(__name__)
 
 
@@ -71,28 +73,19 @@ class MonthlyQuota:
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._lock = threading.Lock()
-        self._used: dict[str, int] = {}  # "YYYY-MM" -> served metered calls
+        self._used = Tally()  # "YYYY-MM" -> served metered calls
 
     def reserve(self, month: str) -> bool:
-        with self._lock:
-            used = self._used.get(month, 0)
-            if used >= self.limit:
-                return False
-            self._used[month] = used + 1
-            return True
+        return self._used.take(month, self.limit)
 
     def release(self, month: str) -> None:
-        with self._lock:
-            self._used[month] -= 1
+        self._used.bump(month, -1)
 
     def used(self, month: str) -> int:
-        with self._lock:
-            return self._used.get(month, 0)
+        return self._used.get(month)
 
     def clear(self) -> None:
-        with self._lock:
-            self._used.clear()
+        self._used.clear()
 
 
 class IpBans:

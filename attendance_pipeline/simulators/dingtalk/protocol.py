@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from attendance_pipeline.simulators.dingtalk.company import SHANGHAI
+from attendance_pipeline.simulators.dingtalk.company import SHANGHAI, Company
 
 NEW_HOST_PREFIX = "/v1.0/"
 MAX_USERS_PER_CALL = 50
@@ -79,6 +79,18 @@ class BadParam(Exception):
 
 
 Handler = Callable[[Request], Reply]
+
+
+class CompanyApi:
+    """An API family served from the company at the simulator's clock (``today()``); work dates
+    older than ``history_days`` are silently not served."""
+
+    def __init__(
+        self, company: Company, today: Callable[[], date], history_days: int = 180
+    ) -> None:
+        self.company = company
+        self._today = today
+        self._history_days = history_days
 
 
 @dataclass(frozen=True)
