@@ -121,7 +121,8 @@ def bench_redmine(count: int) -> dict | None:
         for line in (ROOT / ".redmine" / "env").read_text().splitlines()
         if "=" in line
     )
-    from attendance_pipeline.pm.redmine import RedmineWorklogStore, seed_redmine
+    from attendance_pipeline.pm.redmine import RedmineWorklogStore
+    from attendance_pipeline.pm.redmine_seed import seed_redmine
 
     url, key = env["REDMINE_URL"], env["REDMINE_ADMIN_KEY"]
     people = [

@@ -48,11 +48,19 @@ PLOTTED = {
 }
 
 
+WAREHOUSE_TABLES = {"held_back", "worklog_ledger", "sync_errors"}
+
+
 def materializations(instance: dg.DagsterInstance, run_id: str) -> dict[tuple[str, str], dict]:
+    """Per (asset, day); the warehouse tables a step reports writing are not partitioned."""
     found = {}
     for event in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
         m = event.asset_materialization
-        assert m is not None and m.partition is not None
+        assert m is not None
+        if m.asset_key.to_user_string() in WAREHOUSE_TABLES:
+            assert m.partition is None
+            continue
+        assert m.partition is not None
         found[(m.asset_key.to_user_string(), m.partition)] = m.metadata
     return found
 

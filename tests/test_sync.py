@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from attendance_pipeline.cli import main
-from attendance_pipeline.settings import load_settings
 from attendance_pipeline.sync import SyncUsageError, parse_range, run_sync
 from tests.conftest import find_late_correction, read_view
 
@@ -127,9 +126,7 @@ def test_cli_explains_a_missing_simulator(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("DINGTALK_APP_KEY", raising=False)
     monkeypatch.setenv("DINGTALK_BASE_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
-    import attendance_pipeline.definitions as definitions
-
-    monkeypatch.setattr(definitions, "settings", load_settings(env_file=None))
+    # Settings are read when the command runs (not at import), so the environment above counts.
     assert main(["sync", "--start", "2026-11-02", "--end", "2026-11-03"]) == 2
     assert "nothing answers at http://127.0.0.1:9" in capsys.readouterr().err
     assert not (Path(tmp_path) / "data").exists()
