@@ -96,6 +96,6 @@ def test_the_readme_gate_table_is_the_catalogue():
     text = README.read_text(encoding="utf-8")
     table = text[text.index("| gate | on | stops the run |") :].split("\n\n")[0]
     rows = [line for line in table.splitlines()[2:] if line.startswith("|")]
-    named = [tuple(re.findall(r"`([^`]+)`", row.split("|")[1])[:1]) + (row.split("|")[2].strip(),)
-             for row in rows]  # fmt: skip
+    cells = [row.split("|") for row in rows]
+    named = [(re.findall(r"`([^`]+)`", cell[1])[0], cell[2].strip()) for cell in cells]
     assert named == [(name, asset) for asset, name, _, _ in GATES]

@@ -94,8 +94,7 @@ def pm_users(context: dg.AssetExecutionContext, pm: PMResource) -> pd.DataFrame:
         for a in accounts
     ]
     frame = pd.DataFrame(rows, columns=PM_USERS.names) if rows else empty_frame(PM_USERS)
-    context.add_output_metadata(output_name="result", metadata={"accounts": len(accounts)})
-    meta.add_daily_metadata(context, frame, "snapshot_date", {"rows": meta.rows})
+    meta.record(context, frame, "snapshot_date", {"accounts": len(accounts)}, {"rows": meta.rows})
     return frame
 
 
@@ -134,21 +133,19 @@ def user_mapping(
     frame = pd.concat(frames, ignore_index=True) if frames else empty_frame(USER_MAPPING)
     latest = frame[frame["snapshot_date"] == frame["snapshot_date"].max()] if len(frame) else frame
     problems = latest[(latest["status"] != "mapped") & latest["in_scope"]]
-    context.add_output_metadata(
-        output_name="result",
-        metadata={
-            "problems": dg.MetadataValue.md(
-                problems[["userid", "name", "status", "reason"]].to_markdown(index=False)
-                if len(problems)
-                else "every in-scope employee is mapped"
-            ),
-        },
-    )
-    meta.add_daily_metadata(
+    meta.record(
         context,
         frame,
         "snapshot_date",
-        {
+        window={
+            "problems": meta.preview(
+                problems,
+                ["userid", "name", "status", "reason"],
+                rows=len(problems),
+                empty="every in-scope employee is mapped",
+            ),
+        },
+        daily={
             "rows": meta.rows,
             **{s: meta.counted("status", s) for s in ("mapped", "unmapped", "ambiguous")},
             "in_scope_not_mapped": lambda day: int(
@@ -231,25 +228,16 @@ def worklog_plan(
     if not result.systemic:
         with warehouse.connect() as con:
             holds.publish_and_record(context, con, [result], start, end)
-    context.add_output_metadata(
-        output_name="result",
-        metadata={
-            "employee_days_skipped": len(skipped),
-            "skipped": dg.MetadataValue.md(
-                skipped.head(20).to_markdown(index=False) if len(skipped) else "none"
-            ),
-            "preview": dg.MetadataValue.md(
-                frame[["work_date", "name", "issue", "kind", "seconds"]]
-                .head(10)
-                .to_markdown(index=False)
-            ),
-        },
-    )
-    meta.add_daily_metadata(
+    meta.record(
         context,
         frame,
         "work_date",
-        {"rows": meta.rows, "hours": meta.total("seconds", scale=3600)},
+        window={
+            "employee_days_skipped": len(skipped),
+            "skipped": meta.preview(skipped, rows=20, empty="none"),
+            "preview": meta.preview(frame, ["work_date", "name", "issue", "kind", "seconds"]),
+        },
+        daily={"rows": meta.rows, "hours": meta.total("seconds", scale=3600)},
     )
     yield dg.Output(frame)
     yield check_result("worklog_plan", result)
@@ -341,25 +329,20 @@ def pushed_worklogs(
     context.log_event(
         dg.AssetMaterialization("worklog_ledger", metadata={"rows_appended": appended})
     )
-    context.add_output_metadata(
-        output_name="result",
-        metadata={
-            "dry_run": dry_run,
-            "held_back_employee_days": len(held),
-            "preview": dg.MetadataValue.md(
-                frame[frame["action"] != "unchanged"][
-                    ["work_date", "pm_user", "issue", "seconds", "action", "message"]
-                ]
-                .head(15)
-                .to_markdown(index=False)
-            ),
-        },
-    )
-    meta.add_daily_metadata(
+    meta.record(
         context,
         frame,
         "work_date",
-        {
+        window={
+            "dry_run": dry_run,
+            "held_back_employee_days": len(held),
+            "preview": meta.preview(
+                frame[frame["action"] != "unchanged"],
+                ["work_date", "pm_user", "issue", "seconds", "action", "message"],
+                rows=15,
+            ),
+        },
+        daily={
             "rows": meta.rows,
             **{action: meta.counted("action", action) for action in ACTIONS},
         },
@@ -415,11 +398,12 @@ def worklog_reconciliation(
     ]
     planned = [p for p in planned_worklogs(worklog_plan) if (p.userid, p.work_date) not in held]
     frame = reconcile(planned, remote, ledger.last_pushed)
-    meta.add_daily_metadata(
+    meta.record(
         context,
         frame,
         "work_date",
-        {
+        window={"held_back_employee_days": len(held)},
+        daily={
             "rows": meta.rows,
             **{s: meta.counted("status", s) for s in values(ReconciliationStatus)},
         },

@@ -96,9 +96,11 @@ def dingtalk_roster(
         warn=context.log.warning,
     )
     frame, people = pull.frame, pull.frame.drop_duplicates("userid")
-    context.add_output_metadata(
-        output_name="result",
-        metadata={
+    meta.record(
+        context,
+        frame,
+        "snapshot_date",
+        window={
             # Department names for the reports (read back with metadata.department_names).
             "departments": dg.MetadataValue.json({str(k): v for k, v in pull.departments.items()}),
             "in_two_or_more_departments": int(people["dept_ids"].map(len).ge(2).sum()),
@@ -112,9 +114,7 @@ def dingtalk_roster(
             ),
             **_call_metadata(context, client),
         },
-    )
-    meta.add_daily_metadata(
-        context, frame, "snapshot_date", {"rows": meta.rows, "employees": meta.distinct("userid")}
+        daily={"rows": meta.rows, "employees": meta.distinct("userid")},
     )
     yield dg.Output(frame)
     # The previous day's head-count, as its own materialization recorded it.
@@ -131,19 +131,18 @@ def dingtalk_roster(
     description="DingTalk attendance results: one row per scheduled check point (attendance/list).",
 )
 def raw_attendance(
-    context: dg.AssetExecutionContext,
-    dingtalk: DingTalkResource,
-    warehouse: WarehouseResource,
-    dingtalk_roster: pd.DataFrame,
+    context: dg.AssetExecutionContext, dingtalk: DingTalkResource, dingtalk_roster: pd.DataFrame
 ) -> Iterator[dg.Output[pd.DataFrame] | dg.AssetCheckResult]:
     start, end = window_dates(context)
     userids = sorted(dingtalk_roster["userid"].unique())
     client = _client(context, dingtalk)
     records = client.attendance(userids, start, end)
     frame = attendance_frame(records, now_in_china())
-    context.add_output_metadata(
-        output_name="result",
-        metadata={
+    meta.record(
+        context,
+        frame,
+        "work_date",
+        window={
             "rows_by_day": meta.value_counts(frame, "work_date"),
             "time_results": meta.value_counts(frame, "time_result"),
             "preview": meta.preview(
@@ -151,9 +150,7 @@ def raw_attendance(
             ),
             **_call_metadata(context, client),
         },
-    )
-    meta.add_daily_metadata(
-        context, frame, "work_date", {"rows": meta.rows, "employees": meta.distinct("userid")}
+        daily={"rows": meta.rows, "employees": meta.distinct("userid")},
     )
     # Rows DingTalk returned outside the window fail the gate and are not stored.
     yield dg.Output(_inside(frame, start, end))
@@ -168,31 +165,25 @@ def raw_attendance(
     "approval and day it overlaps.",
 )
 def raw_approvals(
-    context: dg.AssetExecutionContext,
-    dingtalk: DingTalkResource,
-    warehouse: WarehouseResource,
-    dingtalk_roster: pd.DataFrame,
+    context: dg.AssetExecutionContext, dingtalk: DingTalkResource, dingtalk_roster: pd.DataFrame
 ) -> Iterator[dg.Output[pd.DataFrame] | dg.AssetCheckResult]:
     start, end = window_dates(context)
     userids = sorted(dingtalk_roster["userid"].unique())
     client = _client(context, dingtalk)
     approvals = client.approvals(userids, start, end)
     frame = approvals_frame(approvals, start, end, now_in_china())
-    context.add_output_metadata(
-        output_name="result",
-        metadata={
+    meta.record(
+        context,
+        frame,
+        "work_date",
+        window={
             "by_tag": meta.value_counts(frame, "tag_name"),
             "preview": meta.preview(
                 frame, ["work_date", "userid", "tag_name", "sub_type", "begin_time", "end_time"]
             ),
             **_call_metadata(context, client),
         },
-    )
-    meta.add_daily_metadata(
-        context,
-        frame,
-        "work_date",
-        {"rows": meta.rows, "approvals": meta.distinct("approve_id")},
+        daily={"rows": meta.rows, "approvals": meta.distinct("approve_id")},
     )
     yield dg.Output(_inside(frame, start, end))
     yield check_result("raw_approvals", dingtalk_gates.raw_approvals_gate(frame, start, end))

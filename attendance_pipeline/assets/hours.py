@@ -112,39 +112,28 @@ def effective_hours(
             f"no holiday calendar covers {len(uncovered)} day(s) ({uncovered[0]}…); day types "
             "follow DingTalk's schedule. Add config/calendar.csv for that year."
         )
-    context.add_output_metadata(
-        output_name="result",
-        metadata={
-            "statuses": dg.MetadataValue.json(
-                {str(k): int(v) for k, v in frame["status"].value_counts().items()}
-            ),
+    meta.record(
+        context,
+        frame,
+        "work_date",
+        window={
+            "statuses": meta.value_counts(frame, "status"),
             "rules_version": rules.version,
             "days_without_calendar": len(uncovered),
             "published": not systemic,
             "published_rows": published,
             "held_back_employee_days": len(held),
-            "preview": dg.MetadataValue.md(
-                frame[frame["status"] != "normal"][
-                    ["work_date", "userid", "name", "status", "effective_hours", "explanation"]
-                ]
-                .head(10)
-                .to_markdown(index=False)
+            "preview": meta.preview(
+                frame[frame["status"] != "normal"],
+                ["work_date", "userid", "name", "status", "effective_hours", "explanation"],
             ),
+            **_weekly_reports(frame, start, end, warehouse, meta.department_names(context)),
         },
-    )
-    meta.add_daily_metadata(
-        context,
-        frame,
-        "work_date",
-        {
+        daily={
             "rows": meta.rows,
             "effective_hours_total": meta.total("effective_hours"),
             "overtime_hours_total": meta.total("overtime_hours"),
         },
-    )
-    context.add_output_metadata(
-        output_name="result",
-        metadata=_weekly_reports(frame, start, end, warehouse, meta.department_names(context)),
     )
     yield dg.Output(frame)
     for result in (complete, valid, share):

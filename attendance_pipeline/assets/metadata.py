@@ -31,6 +31,19 @@ def add_daily_metadata(
         )
 
 
+def record(
+    context: dg.AssetExecutionContext,
+    frame: pd.DataFrame,
+    column: str,
+    window: Mapping[str, Any],
+    daily: dict[str, Metric],
+) -> None:
+    """The one way an asset attaches metadata: `window` (per run: previews, calls, counts) on
+    the output, `daily` metrics computed for each partition of the window from its own rows."""
+    context.add_output_metadata(output_name="result", metadata=dict(window))
+    add_daily_metadata(context, frame, column, daily)
+
+
 def rows(frame: pd.DataFrame) -> int:
     return len(frame)
 
@@ -47,10 +60,12 @@ def counted(column: str, value: str) -> Metric:
     return lambda frame: int((frame[column] == value).sum())
 
 
-def preview(frame: pd.DataFrame, columns: list[str], rows: int = 10) -> dg.MetadataValue:
-    """The first rows of `columns` as a markdown table."""
-    shown = frame[columns].head(rows)
-    return dg.MetadataValue.md(shown.to_markdown(index=False) if len(shown) else "(none)")
+def preview(
+    frame: pd.DataFrame, columns: list[str] | None = None, rows: int = 10, empty: str = "(none)"
+) -> dg.MetadataValue:
+    """The first rows of `columns` (all by default) as a markdown table, or `empty`."""
+    shown = (frame if columns is None else frame[columns]).head(rows)
+    return dg.MetadataValue.md(shown.to_markdown(index=False) if len(shown) else empty)
 
 
 def value_counts(frame: pd.DataFrame, column: str) -> dg.MetadataValue:
