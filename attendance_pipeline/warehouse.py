@@ -159,18 +159,11 @@ def append_sync_error(
     )
 
 
-def record_sync_error(
-    path: Path,
-    system: str,
-    operation: str,
-    partition: str,
-    key: str,
-    error_class: str,
-    message: str,
-) -> None:
-    """`append_sync_error` on its own short write connection (waits for DuckDB's writer lock)."""
+def record_sync_error(path: Path, *row: str) -> None:
+    """`append_sync_error(con, *row)` on its own short write connection (waits for DuckDB's
+    writer lock)."""
     with connect(path) as con:
-        append_sync_error(con, system, operation, partition, key, error_class, message)
+        append_sync_error(con, *row)
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:

@@ -16,17 +16,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import psycopg2
 import pytest
 
-from tests.service_scripts import run_service_script
+from tests.service_scripts import start_service
 
-REPO = Path(__file__).resolve().parent.parent
-SCRIPT = REPO / "scripts" / "postgres"
-ENV_FILE = REPO / ".postgres" / "env"
 UP_TIMEOUT_S = 10 * 60
 
 
@@ -78,7 +74,7 @@ def postgres() -> PostgresServer:
     """PostgreSQL on loopback, installed and started by `scripts/postgres up` if needed."""
     names = ("HOST", "PORT", "USER", "PASSWORD", "DB")
     needs = tuple(f"DAGSTER_PG_{name}" for name in names)
-    _, env = run_service_script(["postgres", "up"], UP_TIMEOUT_S, ENV_FILE, needs)
+    env = start_service("postgres", UP_TIMEOUT_S, needs)
     return PostgresServer(
         host=str(env["DAGSTER_PG_HOST"]),
         port=int(str(env["DAGSTER_PG_PORT"])),

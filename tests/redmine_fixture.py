@@ -15,17 +15,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import requests
 
 from attendance_pipeline.pm.redmine_seed import seed_redmine
-from tests.service_scripts import run_service_script
+from tests.service_scripts import start_service
 
-REPO = Path(__file__).resolve().parent.parent
-SCRIPT = REPO / "scripts" / "redmine"
-ENV_FILE = REPO / ".redmine" / "env"
 UP_TIMEOUT_S = 15 * 60
 
 
@@ -71,7 +67,7 @@ class RedmineProject:
 def redmine() -> RedmineServer:
     """Redmine on loopback, installed and started by `scripts/redmine up` if needed."""
     needs = ("REDMINE_URL", "REDMINE_ADMIN_KEY")
-    _, env = run_service_script(["redmine", "up"], UP_TIMEOUT_S, ENV_FILE, needs)
+    env = start_service("redmine", UP_TIMEOUT_S, needs)
     url, key = env["REDMINE_URL"], env["REDMINE_ADMIN_KEY"]
     return RedmineServer(url=url, admin_key=key)
 

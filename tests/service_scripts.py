@@ -16,6 +16,12 @@ from dotenv import dotenv_values
 REPO = Path(__file__).resolve().parent.parent
 
 
+def start_service(name: str, timeout_s: float, needs: tuple[str, ...]) -> dict[str, str]:
+    """`scripts/<name> up`: the facts it wrote to `.<name>/env` (every name in `needs`)."""
+    _, facts = run_service_script([name, "up"], timeout_s, REPO / f".{name}" / "env", needs)
+    return facts
+
+
 def run_service_script(
     args: list[str], timeout_s: float, env_file: Path | None = None, needs: tuple[str, ...] = ()
 ) -> tuple[str, dict[str, str]]:

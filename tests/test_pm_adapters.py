@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import date, timedelta
@@ -31,7 +31,7 @@ from attendance_pipeline.pm.jira import JiraWorklogStore
 from attendance_pipeline.pm.tapd import TapdWorklogStore
 from attendance_pipeline.pm.tempo import TempoWorklogStore
 from attendance_pipeline.pm.zentao import NO_EDIT, ZenTaoWorklogStore
-from attendance_pipeline.simulators.pm import PMSimConfig, PMSimulator
+from attendance_pipeline.simulators.pm import PMSimulator
 
 TODAY = date(2026, 11, 20)
 DAY = date(2026, 11, 3)
@@ -46,23 +46,6 @@ FAST = RetryPolicy(
 SIM_AUTH = ("sim-user", "sim-token")
 
 Sim = tuple[PMSimulator, str]
-
-
-@pytest.fixture
-def pm_sim() -> Iterator[Callable[..., Sim]]:
-    """Factory: pm_sim(**config) -> (sim, url); every server is stopped at teardown."""
-    started: list[tuple[PMSimulator, Any]] = []
-
-    def start(**overrides: Any) -> Sim:
-        sim = PMSimulator(PMSimConfig(seed=7, employees=60, today=TODAY, **overrides))
-        running = sim.serve(port=0)
-        started.append((sim, running))
-        return sim, running.url
-
-    yield start
-    for sim, running in started:
-        running.stop()
-        sim.close()
 
 
 def plan(pm_user: str, issue: str, seconds: int, day: date = DAY, **extra: Any) -> PlannedWorklog:

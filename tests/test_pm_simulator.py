@@ -7,7 +7,7 @@ import contextlib
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -29,20 +29,9 @@ JIRA_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+0800$")
 
 
 @pytest.fixture
-def start() -> Iterator[SimFactory]:
-    """start(**config) -> (sim, url); every server is stopped and every store closed."""
-    started: list[tuple[PMSimulator, Any]] = []
-
-    def run(**overrides: Any) -> tuple[PMSimulator, str]:
-        sim = PMSimulator(PMSimConfig(**{"seed": 7, "employees": 60, "today": TODAY, **overrides}))
-        running = sim.serve()
-        started.append((sim, running))
-        return sim, running.url
-
-    yield run
-    for sim, running in started:
-        running.stop()
-        sim.close()
+def start(pm_sim) -> SimFactory:
+    """start(**config) -> (sim, url): the shared `pm_sim` factory (tests/conftest.py)."""
+    return pm_sim
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from attendance_pipeline.checks.gx import (
     WARN,
     FailedExpectation,
     GateResult,
+    all_true,
     as_flag,
     combine,
     expect,
@@ -214,14 +215,11 @@ def _planned_vs_hours(
     per_day = per_day.merge(effective, on=key, how="left")
     per_day["expected_seconds"] = np.round(per_day["effective_hours"].astype(float) * 60) * 60
     per_day["matches"] = (per_day["planned_seconds"] == per_day["expected_seconds"]).fillna(False)
-    check = expect(
-        "expect_column_values_to_be_in_set",
+    check = all_true(
+        "matches",
         "user-days whose planned seconds differ from effective hours × 3600",
-        show_values=False,
         grain=Grain.EMPLOYEE_DAY,
         fix=PLAN_FIX,
-        column="matches",
-        value_set=[True],
     )
     sample = ["userid", "name", "work_date", "planned_seconds", "effective_hours"]
     return run_expectations(per_day, [check], [*sample, "expected_seconds"], config.sample_rows)
@@ -257,14 +255,11 @@ def _planned_vs_mapping(
             column="mapping_status",
             value_set=["mapped"],
         ),
-        expect(
-            "expect_column_values_to_be_in_set",
+        all_true(
+            "pm_user_matches",
             "worklogs whose pm_user is not the employee's mapped account",
-            show_values=False,
             grain=Grain.EMPLOYEE_DAY,
             fix=PLAN_FIX,
-            column="pm_user_matches",
-            value_set=[True],
         ),
     ]
     sample = ["worklog_key", "work_date", "userid", "name", "pm_user"]

@@ -172,6 +172,20 @@ def expect(
     return Expect(type_, label, kwargs, show_values, grain, fix)
 
 
+def all_true(column: str, label: str, *, grain: str = Grain.SYSTEMIC, fix: str = "") -> Expect:
+    """Every row's boolean `column` is true (the gate computed the verdict per row); the detail
+    shows the first offending row rather than the value `False`."""
+    return expect(
+        "expect_column_values_to_be_in_set",
+        label,
+        show_values=False,
+        grain=grain,
+        fix=fix,
+        column=column,
+        value_set=[True],
+    )
+
+
 def per_employee_day(item: Expect, fix: str) -> Expect:
     """The same expectation, its offending rows held back per (userid, work_date)."""
     return replace(item, grain=Grain.EMPLOYEE_DAY, fix=fix)

@@ -16,6 +16,7 @@ from attendance_pipeline.checks.gx import (
     WARN,
     FailedExpectation,
     GateResult,
+    all_true,
     as_flag,
     combine,
     days_between,
@@ -145,14 +146,11 @@ def completeness_gate(
     ]
     days["explained"] = (days["check_points"] >= 2) | days["leave_or_trip"].notna()
     expectations = [
-        expect(
-            "expect_column_values_to_be_in_set",
+        all_true(
+            "explained",
             "employee-workdays with fewer than 2 check points and no leave or trip approval",
-            show_values=False,
             grain=Grain.EMPLOYEE_DAY,
             fix=COMPLETE_FIX,
-            column="explained",
-            value_set=[True],
         )
     ]
     covered = {
@@ -241,14 +239,11 @@ def hours_gate(
             countable_matches=as_flag(frame["countable"]) == (frame["effective_hours"] > 0)
         )
         rows.append(
-            expect(
-                "expect_column_values_to_be_in_set",
+            all_true(
+                "countable_matches",
                 "countable is not effective_hours > 0",
-                show_values=False,
                 grain=Grain.EMPLOYEE_DAY,
                 fix=fix,
-                column="countable_matches",
-                value_set=[True],
             )
         )
     sample = ["userid", "name", "work_date", "status", *DAY_HOURS_COLUMNS, "overtime_hours"]
@@ -329,14 +324,11 @@ def _agreement(
         & (joined["status"] == joined["status_rederived"]).fillna(False).astype(bool)
         & (difference <= HOURS_TOLERANCE).fillna(False).astype(bool)
     )
-    check = expect(
-        "expect_column_values_to_be_in_set",
+    check = all_true(
+        "agrees",
         "rows disagreeing with the independent re-derivation (status or effective_hours)",
-        show_values=False,
         grain=Grain.EMPLOYEE_DAY,
         fix=HOURS_FIX,
-        column="agrees",
-        value_set=[True],
     )
     sample = ["userid", "name", "work_date", "status", "status_rederived"]
     sample += ["effective_hours", "effective_hours_rederived", "present"]
@@ -360,12 +352,8 @@ def _status_totals(
     both["reconciles"] = (both["rows"] == both["rows_rederived"]) & (
         (both["hours"] - both["hours_rederived"]).abs() <= HOURS_TOLERANCE
     )
-    check = expect(
-        "expect_column_values_to_be_in_set",
-        "day totals by status that do not reconcile with the re-derivation",
-        show_values=False,
-        column="reconciles",
-        value_set=[True],
+    check = all_true(
+        "reconciles", "day totals by status that do not reconcile with the re-derivation"
     )
     return run_expectations(both, [check], list(both.columns), config.sample_rows)
 
