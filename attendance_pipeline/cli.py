@@ -1,4 +1,4 @@
-"""The `attendance-pipeline` console script (DESIGN section 9)."""
+"""The `attendance-pipeline` console script (README: Command line)."""
 
 from __future__ import annotations
 

@@ -76,7 +76,7 @@ RAW_APPROVALS = pa.schema(
     ]
 )
 
-# One row per active employee per calendar day (DESIGN section 3; docs/rules.md).
+# One row per active employee per calendar day (docs/rules.md).
 EFFECTIVE_HOURS = pa.schema(
     [
         ("userid", pa.string()),
@@ -178,7 +178,7 @@ RECONCILIATION = pa.schema(
     ]
 )
 
-# Every failed external call or rejected row (DESIGN section 3); no secrets in messages.
+# Every failed external call or rejected row (README: The warehouse); no secrets in messages.
 SYNC_ERRORS = pa.schema(
     [
         ("at", TS),

@@ -1,6 +1,6 @@
 """Configuration from the environment (a `.env` file in the working directory is read).
 
-Demo profile (pinned in DESIGN section 9): without `DINGTALK_APP_KEY`, DingTalk is the local
+Demo profile (README: Configuration): without `DINGTALK_APP_KEY`, DingTalk is the local
 simulator at http://127.0.0.1:8701 with `sim-key`/`sim-secret`, so the pipeline runs with no
 credentials at all; without `PM_BASE_URL` worklogs go to the PM simulator at
 http://127.0.0.1:8702 (`PM_SIMULATOR_URL` moves it, e.g. when `demo --pm-port` picks another port).

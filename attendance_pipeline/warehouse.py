@@ -15,8 +15,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-# Pinned view columns (DESIGN section 3). The roster view leaves out e-mail and mobile: they are
-# kept in the lake for identity matching only.
+# Pinned view columns (README: The warehouse). The roster view leaves out e-mail and mobile:
+# they are kept in the lake for identity matching only.
 LAKE_VIEWS: dict[str, tuple[str, str]] = {
     "roster": (
         "dingtalk_roster",

@@ -42,7 +42,7 @@ from attendance_pipeline.schemas import (
     USER_MAPPING,
     empty_frame,
 )
-from attendance_pipeline.vocabulary import Blocks, ReconciliationStatus, values
+from attendance_pipeline.vocabulary import Blocks, MappingStatus, ReconciliationStatus, values
 from attendance_pipeline.warehouse import record_sync_error
 
 # PM calls already retry inside the adapters; a step retry covers what is left (the PM system
@@ -132,7 +132,7 @@ def user_mapping(
         frames.append(mapped)
     frame = pd.concat(frames, ignore_index=True) if frames else empty_frame(USER_MAPPING)
     latest = frame[frame["snapshot_date"] == frame["snapshot_date"].max()] if len(frame) else frame
-    problems = latest[(latest["status"] != "mapped") & latest["in_scope"]]
+    problems = latest[(latest["status"] != MappingStatus.MAPPED) & latest["in_scope"]]
     meta.record(
         context,
         frame,
@@ -147,9 +147,9 @@ def user_mapping(
         },
         daily={
             "rows": meta.rows,
-            **{s: meta.counted("status", s) for s in ("mapped", "unmapped", "ambiguous")},
+            **{s: meta.counted("status", s) for s in values(MappingStatus)},
             "in_scope_not_mapped": lambda day: int(
-                ((day["status"] != "mapped") & day["in_scope"]).sum()
+                ((day["status"] != MappingStatus.MAPPED) & day["in_scope"]).sum()
             ),
         },
     )

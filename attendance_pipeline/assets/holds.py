@@ -13,18 +13,10 @@ import duckdb
 import pandas as pd
 
 from attendance_pipeline import holdback
-from attendance_pipeline.checks.gx import HELD_COLUMNS, GateResult
+from attendance_pipeline.checks.gx import GateResult
 from attendance_pipeline.china_time import now_in_china
 from attendance_pipeline.dingtalk.robot import send_markdown
 from attendance_pipeline.warehouse import append_sync_error
-
-
-def union(results: Sequence[GateResult]) -> pd.DataFrame:
-    """Every employee-day any of `results` holds back, once."""
-    parts = [r.held for r in results if len(r.held)]
-    if not parts:
-        return pd.DataFrame(columns=HELD_COLUMNS)
-    return pd.concat(parts, ignore_index=True).drop_duplicates(["userid", "work_date"])
 
 
 def publish_and_record(

@@ -14,13 +14,10 @@ import pandas as pd
 from attendance_pipeline.assets import holds
 from attendance_pipeline.assets import metadata as meta
 from attendance_pipeline.assets.partitions import DAILY, window_dates
-from attendance_pipeline.checks import dingtalk as dingtalk_gates
-from attendance_pipeline.checks import gx
 from attendance_pipeline.checks import hours as hours_gates
 from attendance_pipeline.checks.specs import check_result, specs_for
 from attendance_pipeline.holdback import publish_effective_hours
 from attendance_pipeline.hours.engine import derive_effective_hours
-from attendance_pipeline.hours.reference import derive_frame
 from attendance_pipeline.reports import write_report
 from attendance_pipeline.resources.config import ConfigFolder
 from attendance_pipeline.resources.warehouse import WarehouseResource
@@ -57,39 +54,20 @@ def effective_hours(
     quality = company_config.quality()
     inputs = (dingtalk_roster, raw_attendance, raw_approvals)
     frame = derive_effective_hours(*inputs, overrides, rules, calendar)
-    # Write, audit, publish: the gates judge each employee-day before anything is published.
-    # The raw gates run again on exactly the rows read here (a recompute of stored partitions
-    # runs without the ingest steps); a systemic break there stops this step.
-    raw = [
-        dingtalk_gates.raw_attendance_gate(raw_attendance, start, end, quality=quality),
-        dingtalk_gates.raw_approvals_gate(raw_approvals, start, end, quality=quality),
-    ]
-    broken_inputs = [r for r in raw if r.systemic]
-    if broken_inputs:
+    verdict = hours_gates.judge_hours(
+        frame, *inputs, overrides, rules, calendar, start, end, quality
+    )
+    if verdict.broken_inputs:  # a recompute of stored partitions that DingTalk served broken
         raise dg.Failure(
             description="refusing to derive hours: the stored raw layers are broken ("
-            + "; ".join(r.summary() for r in broken_inputs)
+            + "; ".join(r.summary() for r in verdict.broken_inputs)
             + "). Re-sync the days from DingTalk.",
             allow_retries=False,
         )
-    complete = hours_gates.completeness_gate(*inputs, calendar, start, end, quality=quality)
-    # The independent re-derivation runs one day at a time (~400 rows/s): past
-    # `rederive_max_employees` (or `rederive_max_employee_days` over the window) a stable sample of
-    # employees is re-derived and compared, so the check's cost does not grow with the window.
-    userids = dingtalk_roster["userid"].unique().tolist()
-    size = quality.rederive_sample_size((end - start).days + 1)
-    sample = hours_gates.stable_sample(userids, size)
-    hours, roster, attendance, approvals = (f[f["userid"].isin(sample)] for f in (frame, *inputs))
-    rederived = derive_frame(roster, attendance, approvals, overrides, rules, calendar)
-    valid = hours_gates.hours_gate(hours, rederived, roster, quality=quality)
-    judged = [*raw, complete, valid]
-    share = gx.held_back_share_gate(judged, frame, quality=quality)
-    systemic = [r for r in (complete, valid, share) if r.systemic]
-    held = holds.union(judged)
-    if systemic:
-        context.log.error(
-            "effective_hours not published (systemic): " + "; ".join(r.summary() for r in systemic)
-        )
+    held = verdict.held
+    if verdict.systemic:
+        summaries = "; ".join(r.summary() for r in verdict.systemic)
+        context.log.error(f"effective_hours not published (systemic): {summaries}")
         published = 0
     else:
         table = to_table(frame, EFFECTIVE_HOURS, "asset effective_hours")
@@ -97,11 +75,11 @@ def effective_hours(
             published = holds.publish_and_record(
                 context,
                 con,
-                judged,
+                verdict.judged,
                 start,
                 end,
                 publish=lambda c: publish_effective_hours(c, table, start, end, held),
-                checked={valid.name: sample},
+                checked={verdict.valid.name: verdict.sample},
                 names=holds.names_of(dingtalk_roster),
             )
     uncovered = sorted(
@@ -120,7 +98,7 @@ def effective_hours(
             "statuses": meta.value_counts(frame, "status"),
             "rules_version": rules.version,
             "days_without_calendar": len(uncovered),
-            "published": not systemic,
+            "published": not verdict.systemic,
             "published_rows": published,
             "held_back_employee_days": len(held),
             "preview": meta.preview(
@@ -136,12 +114,8 @@ def effective_hours(
         },
     )
     yield dg.Output(frame)
-    for result in (complete, valid, share):
+    for result in verdict.checks:
         yield check_result("effective_hours", result)
-    yield check_result(
-        "effective_hours", hours_gates.calendar_gate(frame["work_date"].unique(), calendar)
-    )
-    yield check_result("effective_hours", hours_gates.patterns_gate(frame, quality))
 
 
 def _weekly_reports(

@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -428,6 +429,8 @@ def json_safe(value: Any) -> Any:
         return value if math.isfinite(value) else (None if math.isnan(value) else str(value))
     if isinstance(value, (datetime, date)):
         return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
     if isinstance(value, (str, int, bool)):
         return value
     try:
@@ -577,6 +580,14 @@ def held_back_share_gate(
         sample_rows=config.sample_rows,
         covered=covered,
     )
+
+
+def held_union(results: Sequence[GateResult]) -> pd.DataFrame:
+    """Every employee-day any of `results` holds back, once."""
+    parts = [r.held for r in results if len(r.held)]
+    if not parts:
+        return pd.DataFrame(columns=HELD_COLUMNS)
+    return pd.concat(parts, ignore_index=True).drop_duplicates(["userid", "work_date"])
 
 
 def warm_up() -> None:

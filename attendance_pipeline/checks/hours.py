@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
 
-from attendance_pipeline.checks.dingtalk import window_covered
+from attendance_pipeline.checks.dingtalk import (
+    raw_approvals_gate,
+    raw_attendance_gate,
+    window_covered,
+)
 from attendance_pipeline.checks.gx import (
     ERROR,
     WARN,
@@ -22,6 +27,8 @@ from attendance_pipeline.checks.gx import (
     days_between,
     expect,
     has_columns,
+    held_back_share_gate,
+    held_union,
     not_null,
     or_defaults,
     per_employee_day,
@@ -32,7 +39,8 @@ from attendance_pipeline.checks.gx import (
 )
 from attendance_pipeline.checks.quality import QualityConfig
 from attendance_pipeline.hours.calendar import WorkCalendar
-from attendance_pipeline.hours.rules import STATUSES
+from attendance_pipeline.hours.reference import derive_frame
+from attendance_pipeline.hours.rules import STATUSES, Rules
 from attendance_pipeline.schemas import EFFECTIVE_HOURS
 from attendance_pipeline.vocabulary import (
     ABSENCE_BIZ_TYPES,
@@ -494,3 +502,80 @@ def stable_sample(userids: Sequence[str], limit: int) -> set[str]:
         return set(userids)
     ranked = sorted(userids, key=lambda u: hashlib.sha256(str(u).encode()).hexdigest())
     return set(ranked[:limit])
+
+
+@dataclass(frozen=True)
+class HoursVerdict:
+    """Every gate's verdict on one window of effective hours (what the hours step publishes)."""
+
+    raw: list[GateResult]  # the raw gates again, on exactly the rows the hours were derived from
+    complete: GateResult
+    valid: GateResult
+    share: GateResult
+    calendar: GateResult
+    patterns: GateResult
+    sample: set[str]  # the people `hours_valid` re-derived
+
+    @property
+    def broken_inputs(self) -> list[GateResult]:
+        return [r for r in self.raw if r.systemic]
+
+    @property
+    def judged(self) -> list[GateResult]:
+        """The gates whose held-back employee-days stay out of the published hours."""
+        return [*self.raw, self.complete, self.valid]
+
+    @property
+    def systemic(self) -> list[GateResult]:
+        return [r for r in (self.complete, self.valid, self.share) if r.systemic]
+
+    @property
+    def held(self) -> pd.DataFrame:
+        return held_union(self.judged)
+
+    @property
+    def checks(self) -> list[GateResult]:
+        """The effective_hours asset's own checks."""
+        return [self.complete, self.valid, self.share, self.calendar, self.patterns]
+
+
+def judge_hours(
+    hours: pd.DataFrame,
+    roster: pd.DataFrame,
+    attendance: pd.DataFrame,
+    approvals: pd.DataFrame,
+    overrides: pd.DataFrame,
+    rules: Rules,
+    calendar: WorkCalendar,
+    start: date,
+    end: date,
+    quality: QualityConfig,
+) -> HoursVerdict:
+    """Judge each employee-day of start..end before anything is published (write, audit,
+    publish). The independent re-derivation runs one day at a time (~400 rows/s): past
+    `rederive_max_employees` (or `rederive_max_employee_days` over the window) a stable sample of
+    employees is re-derived and compared, so the check's cost does not grow with the window."""
+    raw = [
+        raw_attendance_gate(attendance, start, end, quality=quality),
+        raw_approvals_gate(approvals, start, end, quality=quality),
+    ]
+    complete = completeness_gate(
+        roster, attendance, approvals, calendar, start, end, quality=quality
+    )
+    size = quality.rederive_sample_size((end - start).days + 1)
+    sample = stable_sample(roster["userid"].unique().tolist(), size)
+    mine, people, points, approved = (
+        f[f["userid"].isin(sample)] for f in (hours, roster, attendance, approvals)
+    )
+    rederived = derive_frame(people, points, approved, overrides, rules, calendar)
+    valid = hours_gate(mine, rederived, people, quality=quality)
+    share = held_back_share_gate([*raw, complete, valid], hours, quality=quality)
+    return HoursVerdict(
+        raw=raw,
+        complete=complete,
+        valid=valid,
+        share=share,
+        calendar=calendar_gate(hours["work_date"].unique(), calendar, quality=quality),
+        patterns=patterns_gate(hours, quality),
+        sample=sample,
+    )

@@ -1,7 +1,7 @@
 """Effective-hours rules: `config/rules.yaml` and `config/overrides.csv`, validated at load.
 
 A bad file is one `ConfigError` naming the file, the line and the field; nothing runs. The
-default rules are DESIGN section 5's table; `rules_version` is a hash of the effective rules and
+default rules are docs/rules.md's table; `rules_version` is a hash of the effective rules and
 is stored on every output row.
 """
 

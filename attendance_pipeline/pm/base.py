@@ -1,4 +1,4 @@
-"""The one small interface every PM-system adapter implements (DESIGN section 6).
+"""The one small interface every PM-system adapter implements (README: Delivery to the PM system).
 
 Plain Python, no Dagster. An adapter is a *worklog store*: it lists the worklogs it holds that
 carry our key, creates, updates and deletes them, and lists the system's users for identity

@@ -17,6 +17,7 @@ import pandas as pd
 
 from attendance_pipeline.hours.rules import ConfigError
 from attendance_pipeline.pm.base import PMUser
+from attendance_pipeline.vocabulary import MappingStatus
 
 STRATEGIES = ("explicit", "email", "job_number")
 MAPPING_COLUMNS = ["userid", "name", "pm_user", "pm_login", "strategy", "status", "reason"]
@@ -67,7 +68,7 @@ def match_users(
     for person in people.itertuples(index=False):
         userid = str(person.userid)
         row = {"userid": userid, "name": person.name, "pm_user": None, "pm_login": None}
-        row.update(strategy=None, status="unmapped", reason="")
+        row.update(strategy=None, status=MappingStatus.UNMAPPED.value, reason="")
         tried = []
         for strategy in strategies:
             candidates, label = _candidates(strategy, person, explicit, by_id, by_email, by_login)
@@ -77,13 +78,15 @@ def match_users(
             if len(candidates) == 1:
                 account = candidates[0]
                 row.update(pm_user=account.pm_user, pm_login=account.login)
-                row.update(strategy=strategy, status="mapped", reason=f"{label} matched")
+                row.update(
+                    strategy=strategy, status=MappingStatus.MAPPED.value, reason=f"{label} matched"
+                )
                 break
             if len(candidates) > 1:
                 names = ", ".join(sorted(c.pm_user for c in candidates))
                 row.update(
                     strategy=strategy,
-                    status="ambiguous",
+                    status=MappingStatus.AMBIGUOUS.value,
                     reason=f"{label} matches {len(candidates)} PM accounts ({names}); add a row "
                     "to config/user_mapping.csv",
                 )
@@ -97,11 +100,11 @@ def match_users(
         rows.append(row)
 
     frame = pd.DataFrame(rows, columns=MAPPING_COLUMNS)
-    claimed = frame[frame["status"] == "mapped"].groupby("pm_user")["userid"].agg(list)
+    claimed = frame[frame["status"] == MappingStatus.MAPPED].groupby("pm_user")["userid"].agg(list)
     for pm_user, userids in claimed.items():
         if len(userids) > 1:
             mask = frame["pm_user"] == pm_user
-            frame.loc[mask, "status"] = "ambiguous"
+            frame.loc[mask, "status"] = MappingStatus.AMBIGUOUS.value
             frame.loc[mask, "reason"] = (
                 f"PM account {pm_user} is matched by {len(userids)} employees "
                 f"({', '.join(sorted(userids))}); add rows to config/user_mapping.csv"
@@ -153,7 +156,7 @@ def mapping_fixes(mapping: pd.DataFrame, roster: pd.DataFrame) -> dict[str, str]
                 if isinstance(value, str) and "@" in value:
                     emails[str(userid)] = value
     fixes = {}
-    problems = mapping[mapping["status"] != "mapped"].drop_duplicates("userid")
+    problems = mapping[mapping["status"] != MappingStatus.MAPPED].drop_duplicates("userid")
     for userid, status in zip(problems["userid"], problems["status"], strict=True):
         explicit = f"add `{userid},<pm_user>` to config/user_mapping.csv"
         if status == "ambiguous":

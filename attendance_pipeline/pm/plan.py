@@ -19,6 +19,7 @@ from attendance_pipeline.hours.rules import ConfigError
 from attendance_pipeline.pipeline_config import Scope
 from attendance_pipeline.pm.base import PlannedWorklog, worklog_key
 from attendance_pipeline.schemas import WORKLOG_PLAN
+from attendance_pipeline.vocabulary import MappingStatus
 
 SKIPPED_COLUMNS = ["work_date", "userid", "name", "hours", "reason"]
 EXEMPT_SKIPPED = "exempt (in no attendance group); set push_exempt: true in rules.yaml to push"
@@ -145,7 +146,7 @@ def plan_worklogs(
         if day.status == "exempt" and not push_exempt:
             skipped.append(_skip(day, EXEMPT_SKIPPED))
             continue
-        status = status_of.get(day.userid, "unmapped")
+        status = status_of.get(day.userid, MappingStatus.UNMAPPED.value)
         if status != "mapped":
             reason = reason_of.get(day.userid, "not in the day's user mapping")
             skipped.append(_skip(day, f"{status}: {reason}"))
