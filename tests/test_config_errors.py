@@ -26,9 +26,7 @@ def test_cli_refuses_a_broken_config_before_any_work(pipeline, monkeypatch, caps
     sim, settings, _, _ = pipeline
     text, message = BROKEN[name]
     (settings.config_dir / name).write_text(text, encoding="utf-8")
-    import attendance_pipeline.definitions as definitions
-
-    monkeypatch.setattr(definitions, "settings", settings)
+    # The command reads its settings (the pipeline fixture's environment) when it runs.
     monkeypatch.setenv("DAGSTER_HOME", str(settings.data_dir.parent / "home"))
     sim.reset_calls()
     assert main(["sync", "--start", "2026-10-08", "--end", "2026-10-09"]) == 2
