@@ -1,24 +1,30 @@
-"""The monthly ledger of metered DingTalk calls: shared by processes, shown per run, warned on."""
+"""The monthly ledger of metered DingTalk calls: the ingest steps' own `metered_calls` metadata
+in the Dagster instance (every run and process on it sees the others'), shown per run, warned
+on."""
 
-from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 
 import dagster as dg
 
-from attendance_pipeline.dingtalk.quota import add_metered
 from attendance_pipeline.sync import run_sync
 
 
-def _add_one(path) -> int:
-    return add_metered(path, "2026-11", 1)
+def month_total(instance, run_id: str) -> int:
+    return max(
+        int(event.asset_materialization.metadata["metered_calls_this_month"].value)
+        for event in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+        if event.asset_materialization.asset_key.path[0] in ("raw_attendance", "raw_approvals")
+    )
 
 
-def test_processes_adding_at_once_lose_no_call(tmp_path):
-    path = tmp_path / "state" / "ledger.json"
-    with ProcessPoolExecutor(max_workers=4) as pool:
-        list(pool.map(_add_one, [path] * 40))
-    assert add_metered(path, "2026-11", 0) == 40
-    assert add_metered(path, "2026-12", 5) == 5
+def test_runs_add_up_in_the_months_ledger(pipeline):
+    sim, _, defs, instance = pipeline
+    first = run_sync(defs, date(2026, 11, 2), date(2026, 11, 6), instance=instance)
+    second = run_sync(defs, date(2026, 11, 9), date(2026, 11, 13), instance=instance)
+    assert first.success and second.success
+    assert month_total(instance, first.run_id) == first.metered_calls > 0
+    assert month_total(instance, second.run_id) == first.metered_calls + second.metered_calls
+    assert month_total(instance, second.run_id) == sim.calls()["metered_this_month"]
 
 
 def test_a_sync_reports_the_months_use_and_warns_near_the_quota(pipeline, monkeypatch):
