@@ -58,7 +58,7 @@ CHROMIUM_ARGS = [
 ]
 # Large enough that the fitted lineage graph is drawn with full nodes: below a zoom of 0.6 the UI
 # draws minimal nodes whose long names are cut in the middle (worklog_…ciliation).
-GRAPH_VIEWPORT = {"width": 3000, "height": 2000}
+GRAPH_VIEWPORT = {"width": 3000, "height": 3600}
 PAGE_VIEWPORT = {"width": 1600, "height": 1000}
 # The demo's partitions start early enough that a whole year can be backfilled.
 PARTITIONS_START = "2025-06-01"
