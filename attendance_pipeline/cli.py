@@ -91,8 +91,8 @@ def _sim(system: str, rest: list[str]) -> int:
 
 
 def _sync(start: str, end: str, dry_run: bool) -> int:
+    from attendance_pipeline.config_files import ConfigError
     from attendance_pipeline.definitions import build_definitions
-    from attendance_pipeline.hours.rules import ConfigError
     from attendance_pipeline.resources import ConfigFolder
     from attendance_pipeline.settings import load_settings
     from attendance_pipeline.sync import SyncUsageError, dagster_instance, parse_range, run_sync

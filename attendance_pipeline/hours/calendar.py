@@ -14,7 +14,7 @@ from pathlib import Path
 
 import chinese_calendar
 
-from attendance_pipeline.hours.rules import ConfigError
+from attendance_pipeline.config_files import ConfigError, open_config_csv
 
 DAY_TYPES = ("workday", "restday", "holiday")
 # `calendar_source` of a day typed Monday–Friday = workday: employees in no attendance group have
@@ -34,7 +34,7 @@ class WorkCalendar:
         """Read `calendar.csv` if present; errors name the line."""
         extra: dict[date, tuple[str, str]] = {}
         if path.exists():
-            with path.open(encoding="utf-8-sig", newline="") as handle:
+            with open_config_csv(path) as handle:
                 reader = csv.DictReader(handle)
                 missing = {"date", "kind"} - set(reader.fieldnames or [])
                 if missing:

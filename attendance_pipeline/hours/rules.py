@@ -26,6 +26,7 @@ from pydantic import (
     field_validator,
 )
 
+from attendance_pipeline.config_files import ConfigError, decode_config_text, open_config_csv
 from attendance_pipeline.vocabulary import Status, values
 
 # The statuses of docs/rules.md in precedence order (attendance_pipeline.vocabulary.Status).
@@ -60,10 +61,6 @@ def _check_status_hours(value: dict[str, float]) -> dict[str, float]:
         if not 0 <= hours <= 24:
             raise ValueError(f"`{status}` must be between 0 and 24 hours, not {hours}")
     return value
-
-
-class ConfigError(ValueError):
-    """A configuration file is wrong; the message names the file, line and field."""
 
 
 class _Strict(BaseModel):
@@ -141,7 +138,7 @@ def load_yaml_model(path: Path, model: type[M], message: Callable[[Any], str] | 
     """
     if not path.exists():
         return model()
-    text = path.read_text(encoding="utf-8")
+    text, _ = decode_config_text(path)
     try:
         root = yaml.compose(text)
         data = yaml.safe_load(text)
@@ -221,7 +218,7 @@ def load_overrides(path: Path) -> pd.DataFrame:
         return empty
     rows: list[dict[str, Any]] = []
     seen: dict[tuple[str, date], int] = {}
-    with path.open(encoding="utf-8-sig", newline="") as handle:
+    with open_config_csv(path) as handle:
         reader = csv.DictReader(handle)
         header = [h.strip() for h in reader.fieldnames or []]
         missing = [c for c in OVERRIDE_COLUMNS if c not in header]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from attendance_pipeline.hours.rules import ConfigError
+from attendance_pipeline.config_files import ConfigError, open_config_csv
 from attendance_pipeline.pm.base import PMUser
 from attendance_pipeline.vocabulary import MappingStatus
 
@@ -28,7 +28,7 @@ def load_explicit_mapping(path: Path) -> dict[str, str]:
     mapping: dict[str, str] = {}
     if not path.exists():
         return mapping
-    with path.open(encoding="utf-8-sig", newline="") as handle:
+    with open_config_csv(path) as handle:
         reader = csv.DictReader(handle)
         missing = {"userid", "pm_user"} - set(reader.fieldnames or [])
         if missing:

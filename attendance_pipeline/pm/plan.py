@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from attendance_pipeline.hours.rules import ConfigError
+from attendance_pipeline.config_files import ConfigError, open_config_csv
 from attendance_pipeline.pipeline_config import Scope
 from attendance_pipeline.pm.base import PlannedWorklog, worklog_key
 from attendance_pipeline.schemas import WORKLOG_PLAN
@@ -50,7 +50,7 @@ def load_allocations(path: Path) -> Allocations:
     by_user: dict[str, list[Allocation]] = {}
     by_dept: dict[int, list[Allocation]] = {}
     if path.exists():
-        with path.open(encoding="utf-8-sig", newline="") as handle:
+        with open_config_csv(path) as handle:
             reader = csv.DictReader(handle)
             missing = {"userid", "dept_id", "issue", "share"} - set(reader.fieldnames or [])
             if missing:
