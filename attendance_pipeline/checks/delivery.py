@@ -16,12 +16,12 @@ from attendance_pipeline.checks.gx import (
     all_true,
     as_flag,
     combine,
+    employee_day_rows,
     expect,
     has_columns,
     not_null,
     one_of,
     or_defaults,
-    per_employee_day,
     prepared,
     run_expectations,
     validate,
@@ -153,12 +153,11 @@ def plan_gate(
     frame = prepared(plan, "work_date")
     sample = ["worklog_key", "work_date", "userid", "name", "pm_user", "issue", "kind", "seconds"]
     rows = [
-        has_columns(WORKLOG_PLAN.names, "worklog_plan"),
-        not_null("userid", "userid missing"),
-        not_null("work_date", "work_date missing"),
-        *(
-            per_employee_day(item, PLAN_FIX)
-            for item in (
+        *employee_day_rows(
+            WORKLOG_PLAN.names,
+            "worklog_plan",
+            PLAN_FIX,
+            (
                 not_null("worklog_key", "worklog_key missing"),
                 expect(
                     "expect_column_values_to_be_unique",
@@ -187,7 +186,7 @@ def plan_gate(
                     min_value=60,
                     max_value=86_400,
                 ),
-            )
+            ),
         ),
     ]
     parts = [run_expectations(frame, rows, sample, config.sample_rows)]

@@ -14,13 +14,13 @@ from attendance_pipeline.checks.gx import (
     Expect,
     GateResult,
     combine,
+    employee_day_rows,
     expect,
     has_columns,
     held_back_share_gate,
     not_null,
     one_of,
     or_defaults,
-    per_employee_day,
     prepared,
     reported,
     run_expectations,
@@ -72,12 +72,11 @@ def raw_attendance_gate(
     check_point = ["userid", "work_date", "check_type", "base_check_time"]
     fix = RAW_FIX
     expectations = [
-        has_columns(RAW_ATTENDANCE.names, "raw_attendance"),
-        not_null("userid", "userid missing"),
-        not_null("work_date", "work_date missing"),
-        *(
-            per_employee_day(item, fix)
-            for item in (
+        *employee_day_rows(
+            RAW_ATTENDANCE.names,
+            "raw_attendance",
+            fix,
+            (
                 not_null("id", "id missing"),
                 expect("expect_column_values_to_be_unique", "id not unique", column="id"),
                 expect(
@@ -90,7 +89,7 @@ def raw_attendance_gate(
                 not_null("time_result", "time_result missing"),
                 one_of("time_result", values(TimeResult)),
                 one_of("source_type", values(SourceType), " (or empty)"),
-            )
+            ),
         ),
         inside_window(start, end),
     ]
@@ -136,12 +135,11 @@ def raw_approvals_gate(
     frame = prepared(frame, "work_date")
     fix = RAW_FIX
     expectations = [
-        has_columns(RAW_APPROVALS.names, "raw_approvals"),
-        not_null("userid", "userid missing"),
-        not_null("work_date", "work_date missing"),
-        *(
-            per_employee_day(item, fix)
-            for item in (
+        *employee_day_rows(
+            RAW_APPROVALS.names,
+            "raw_approvals",
+            fix,
+            (
                 not_null("approve_id", "approve_id missing"),
                 not_null("biz_type", "biz_type missing"),
                 one_of("biz_type", values(BizType)),
@@ -161,7 +159,7 @@ def raw_approvals_gate(
                     column_B="begin_at",
                     or_equal=True,
                 ),
-            )
+            ),
         ),
         inside_window(start, end),
     ]

@@ -192,6 +192,20 @@ def per_employee_day(item: Expect, fix: str) -> Expect:
     return replace(item, grain=Grain.EMPLOYEE_DAY, fix=fix)
 
 
+def employee_day_rows(
+    columns: Sequence[str], what: str, fix: str, items: Iterable[Expect]
+) -> list[Expect]:
+    """A table's row-level expectations: its columns and the (userid, work_date) that name an
+    employee-day are systemic; every other row expectation holds back the offending
+    employee-days with `fix`."""
+    return [
+        has_columns(columns, what),
+        not_null("userid", "userid missing"),
+        not_null("work_date", "work_date missing"),
+        *(per_employee_day(item, fix) for item in items),
+    ]
+
+
 def reported(item: Expect) -> Expect:
     """The same expectation, shown in the check but holding nothing back."""
     return replace(item, grain=Grain.REPORTED)

@@ -25,13 +25,12 @@ from attendance_pipeline.checks.gx import (
     as_flag,
     combine,
     days_between,
+    employee_day_rows,
     expect,
-    has_columns,
     held_back_share_gate,
     held_union,
     not_null,
     or_defaults,
-    per_employee_day,
     prepared,
     run_expectations,
     to_date,
@@ -205,12 +204,11 @@ def hours_gate(
     other = prepared(rederived, "work_date")
     fix = HOURS_FIX
     rows = [
-        has_columns(EFFECTIVE_HOURS.names, "effective_hours"),
-        not_null("userid", "userid missing"),
-        not_null("work_date", "work_date missing"),
-        *(
-            per_employee_day(item, fix)
-            for item in (
+        *employee_day_rows(
+            EFFECTIVE_HOURS.names,
+            "effective_hours",
+            fix,
+            (
                 expect(
                     "expect_compound_columns_to_be_unique",
                     "more than one row per (userid, work_date)",
@@ -239,7 +237,7 @@ def hours_gate(
                     column="status",
                     value_set=list(STATUSES),
                 ),
-            )
+            ),
         ),
     ]
     if {"countable", "effective_hours"} <= set(frame.columns):
