@@ -11,12 +11,16 @@ import time
 import warnings
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import requests
 
 from attendance_pipeline.china_time import today_in_china
 from attendance_pipeline.settings import SIM_DINGTALK_URL, SIM_PM_URL
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,9 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     sync.add_argument("--end", required=True, help="last work date, YYYY-MM-DD (before today)")
     sync.add_argument("--dry-run", action="store_true", help="compute everything, write no PM")
 
-    payroll = commands.add_parser("payroll", help="print (or lock) a payroll month")
+    payroll = commands.add_parser("payroll", help="print, export (or lock) a payroll month")
     payroll.add_argument("--month", required=True, help="YYYY-MM")
-    payroll.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    payroll.add_argument("--format", choices=("table", "csv", "json", "xlsx"), default="table")
+    payroll.add_argument(
+        "--out", help="write the file for finance: xlsx (required), or csv (UTF-8 with BOM)"
+    )
     payroll.add_argument(
         "--lock", action="store_true", help="lock the month: its rows never change again"
     )
@@ -76,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "sync":
         return _sync(args.start, args.end, args.dry_run)
     if args.command == "payroll":
-        return _payroll(args.month, args.format, args.lock, args.by)
+        return _payroll(args.month, args.format, args.lock, args.by, args.out)
     return _demo(args.port, args.days, args.employees, args.dingtalk_port, args.pm_port)
 
 
@@ -135,14 +142,17 @@ def _sync(start: str, end: str, dry_run: bool) -> int:
     return summary.exit_code
 
 
-def _payroll(month: str, output: str, lock: bool, by: str) -> int:
-    from attendance_pipeline import finance
+def _payroll(month: str, output: str, lock: bool, by: str, out: str | None = None) -> int:
+    from attendance_pipeline import finance, payroll_export
     from attendance_pipeline.pipeline_config import MONTH
     from attendance_pipeline.settings import load_settings
     from attendance_pipeline.warehouse import connect
 
     if not MONTH.match(month):
         print(f"attendance-pipeline payroll: --month {month!r} is not YYYY-MM", file=sys.stderr)
+        return 2
+    if problem := payroll_export.check_out(output, out, lock):
+        print(f"attendance-pipeline payroll: {problem}", file=sys.stderr)
         return 2
     path = load_settings().warehouse_path
     if not path.exists():
@@ -161,13 +171,18 @@ def _payroll(month: str, output: str, lock: bool, by: str) -> int:
         print(f"locked payroll month {month} ({rows} rows) for {by}")
         return 0
     with connect(path, read_only=True) as con:
-        frame = finance.read_month(con, month).to_pandas()
+        rows = finance.read_month(con, month)
+        extras = payroll_export.read_extras(con, month) if output == "xlsx" else ()
+        is_locked = month in finance.locked_months(con)
+    frame = rows.to_pandas()
     if frame.empty:
         print(
             f"attendance-pipeline payroll: no rows for {month}; sync its days first",
             file=sys.stderr,
         )
         return 1
+    if out is not None:
+        return _payroll_file(month, output, out, rows, extras, is_locked)
     if output == "csv":
         sys.stdout.write(frame.to_csv(index=False))
     elif output == "json":
@@ -184,6 +199,41 @@ def _payroll(month: str, output: str, lock: bool, by: str) -> int:
             f"\n{month}: {len(regular)} employees, {hours:g} h effective, "
             f"{adjusted:+g} h adjustments{locked}\n"
         )
+    return 0
+
+
+def _payroll_file(
+    month: str,
+    output: str,
+    out: str,
+    rows: pa.Table,
+    extras: tuple[pa.Table | None, ...],
+    locked: bool,
+) -> int:
+    """Write the month's xlsx or BOM'd csv to `out` (checked by `payroll_export.check_out`)."""
+    from attendance_pipeline import payroll_export
+    from attendance_pipeline.config_files import ConfigError
+    from attendance_pipeline.hours.rules import load_rules
+    from attendance_pipeline.settings import load_settings
+
+    try:
+        rules = load_rules(load_settings().config_dir / "rules.yaml")
+    except ConfigError as exc:
+        print(f"attendance-pipeline payroll: {exc}", file=sys.stderr)
+        return 2
+    rates = payroll_export.rates_from_rules(rules)
+    try:
+        if output == "xlsx":
+            leave, pending, diff = extras
+            payroll_export.write_xlsx(
+                out, rows, leave, pending, diff, rates=rates, locked=locked, month=month
+            )
+        else:
+            payroll_export.write_csv(out, rows, rates=rates)
+    except OSError as exc:
+        print(f"attendance-pipeline payroll: cannot write {out}: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote payroll month {month}{' (locked)' if locked else ''} to {out}")
     return 0
 
 
