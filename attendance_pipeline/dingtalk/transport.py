@@ -65,7 +65,13 @@ DISMISSIONS = "hrm/employees/dismissions"
 DIMISSION_INFOS = "hrm/employees/dimissionInfos"
 # Attendance APIs are metered (the contract), the group ones included; the HR APIs are neither
 # attendance nor approval APIs, so they are not (assumption, like the contacts APIs).
-METERED_APIS = frozenset({ATTENDANCE_LIST, APPROVALS_QUERY, GROUPS_LIST, GROUP_MEMBERS})
+# The smart report (`report.py`): legacy TOP APIs, attendance APIs and so metered.
+REPORT_APIS = frozenset(
+    {"attendance/getattcolumns", "attendance/getcolumnval", "attendance/getleavetimebynames"}
+)
+METERED_APIS = frozenset(
+    {ATTENDANCE_LIST, APPROVALS_QUERY, GROUPS_LIST, GROUP_MEMBERS, *REPORT_APIS}
+)
 # The console names of the permissions (the SDK does not name them: assumption, docs/dingtalk.md).
 HRM_PERMISSION = "智能人事-员工花名册/离职信息读权限 (HRM read)"
 

@@ -70,7 +70,8 @@ class Truth:
 
 
 def admin_routes(sim: DingTalkSimulator) -> AdminRoutes[Reply]:
-    """calls, reset-calls, clock, faults, expire-tokens (shared), deny, allow, unban, truth/*."""
+    """calls, reset-calls, clock, faults, expire-tokens (shared), deny, allow, unban,
+    report-drift, truth/*."""
     admin = AdminRoutes(json_reply)
     admin.add_controls(
         calls=sim.calls,
@@ -84,12 +85,15 @@ def admin_routes(sim: DingTalkSimulator) -> AdminRoutes[Reply]:
     admin.add("POST", "deny", lambda _q, p: _permission(sim.deny_api, p))
     admin.add("POST", "allow", lambda _q, p: _permission(sim.allow_api, p))
     admin.add_action("unban", sim.unban)
+    admin.add("GET", "report-drift", lambda _q, _p: sim.report_drift())
+    admin.add("POST", "report-drift", lambda _q, p: _report_drift(sim, p))
     admin.add("GET", "truth/users", lambda _q, _p: sim.truth_users())
     admin.add("GET", "truth/departments", lambda _q, _p: sim.truth_departments())
     admin.add("GET", "truth/groups", lambda _q, _p: sim.truth_groups())
     admin.add("GET", "truth/leavers", lambda _q, _p: sim.truth_leavers())
     admin.add("GET", "truth/attendance", lambda q, _p: sim.truth_attendance(*_window(q)))
     admin.add("GET", "truth/approvals", lambda q, _p: sim.truth_approvals(*_window(q)))
+    admin.add("GET", "truth/report", lambda q, _p: sim.truth_report(*_window(q)))
     return admin
 
 
@@ -99,6 +103,17 @@ def _permission(change: Callable[[str], None], payload: dict[str, Any]) -> dict[
         raise ValueError('give {"api": "attendance/list"}')
     change(api)
     return {"ok": True}
+
+
+def _report_drift(sim: DingTalkSimulator, payload: dict[str, Any]) -> dict[str, Any]:
+    """``{"drift": [{userid, date, column, delta}, ...], "days": N (optional)}``."""
+    drift = payload.get("drift", [])
+    days = payload.get("days")
+    if not isinstance(drift, list) or not all(isinstance(d, dict) for d in drift):
+        raise ValueError('give {"drift": [{"userid", "date", "column", "delta"}, ...]}')
+    if days is not None and (isinstance(days, bool) or not isinstance(days, int)):
+        raise ValueError('"days" must be a whole number')
+    return sim.set_report_drift(drift, days)
 
 
 def _window(query: dict[str, str]) -> tuple[date, date, list[str] | None]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from datetime import date
 
+from attendance_pipeline.simulators.dingtalk.report import ReportDrift
 from attendance_pipeline.simulators.dingtalk.server import (
     DingTalkSimConfig,
     DingTalkSimulator,
@@ -34,6 +35,22 @@ def build_arg_parser(prog: str = "attendance-pipeline sim dingtalk") -> argparse
         metavar="API",
         help='answer the no-permission error on this API (repeatable; "hrm" = the HR APIs)',
     )
+    p.add_argument(
+        "--report-drift",
+        action="append",
+        default=[],
+        type=_drift,
+        metavar="USERID:YYYY-MM-DD:COLUMN:DELTA",
+        help="add DELTA to a smart-report column (name or alias) or leave type on one person-day "
+        "(repeatable)",
+    )
+    p.add_argument(
+        "--report-drift-days",
+        type=bounded(int, 0),
+        default=d.report_drift_days,
+        metavar="N",
+        help="N seeded person-days whose report has +1 on a count column",
+    )
     return p
 
 
@@ -48,6 +65,8 @@ def main_dingtalk(argv: list[str] | None = None) -> int:
         app_key=args.app_key,
         app_secret=args.app_secret,
         denied_apis=tuple(args.deny_api),
+        report_drift=tuple(args.report_drift),
+        report_drift_days=args.report_drift_days,
     )
     sim = DingTalkSimulator(cfg)
     return serve_from_args(
@@ -58,3 +77,10 @@ def main_dingtalk(argv: list[str] | None = None) -> int:
             f"(seed {cfg.seed}, {cfg.employees} employees, today {cfg.today.isoformat()})"
         ),
     )
+
+
+def _drift(text: str) -> dict[str, str]:
+    try:
+        return ReportDrift.from_cli(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

@@ -4,7 +4,8 @@ Legacy (``oapi.dingtalk.com``) paths are served at the root, new-host (``api.din
 under ``/v1.0/``; admin endpoints live under ``/_sim/`` (``admin.py``). Behaviour follows
 ``contracts/dingtalk.md``: token flows (``auth.py``), org APIs (``contacts.py``),
 ``attendance/list`` and the attendance groups (``attendance.py``), the approvals query
-(``approvals.py``), the HR dismission APIs (``hrm.py``), per-API QPS (90018), the monthly quota of
+(``approvals.py``), the HR dismission APIs (``hrm.py``), the smart report's columns with their
+injectable drift (``report.py``), per-API QPS (90018), the monthly quota of
 metered calls (90020), the per-IP ban page and token expiry (``limits.py``), permission errors and
 injectable faults (``faults.py``). ``docs/dingtalk.md`` says where each name comes from. This
 module is the facade: the state, the Python control API and the request pipeline every API call
@@ -18,8 +19,9 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -44,6 +46,12 @@ from attendance_pipeline.simulators.dingtalk.protocol import (
     json_reply,
     normalise_api,
     permission_error,
+)
+from attendance_pipeline.simulators.dingtalk.report import (
+    ReportApi,
+    ReportDrift,
+    ReportDrifts,
+    seeded_drift,
 )
 from attendance_pipeline.simulators.http import RunningSimulator, serve
 from attendance_pipeline.simulators.scaffold import ADMIN_PREFIX, Tally
@@ -79,6 +87,10 @@ class DingTalkSimConfig:
     ip_ban_s: float = 300.0
     history_days: int = 180  # older work dates are silently not served
     denied_apis: tuple[str, ...] = ()  # APIs (or families such as "hrm") denied from the start
+    # Smart-report drift: {userid, date, column (name, alias or leave type), delta} items, and
+    # N seeded person-days with +1 on a count column (``report.py``).
+    report_drift: tuple[ReportDrift | Mapping[str, Any], ...] = ()
+    report_drift_days: int = 0
 
 
 class DingTalkSimulator:
@@ -104,12 +116,18 @@ class DingTalkSimulator:
         self._auth = AuthApi(cfg.app_key, cfg.app_secret, self._tokens)
         clock, history = (lambda: self.today), cfg.history_days
         self._truth = Truth(self.company, clock, history)
+        self._drifts = ReportDrifts(
+            self.company, seeded_drift(self.company, cfg.report_drift_days, cfg.today)
+        )
+        self._drifts.set(cfg.report_drift)
+        self._report = ReportApi(self.company, clock, history, self._drifts)
         apis = (
             self._auth,
             ContactsApi(self.company, clock),
             AttendanceApi(self.company, clock, history),
             ApprovalsApi(self.company, clock, history),
             HrmApi(self.company, clock),
+            self._report,
         )
         self._routes: dict[str, Route] = {r.path: r for api in apis for r in api.routes()}
         self._admin = admin_routes(self)
@@ -170,6 +188,20 @@ class DingTalkSimulator:
         with self._lock:
             self._denied.difference_update(_expand_api(api))
 
+    def set_report_drift(
+        self,
+        drift: Iterable[ReportDrift | Mapping[str, Any]] = (),
+        days: int | None = None,
+    ) -> dict[str, Any]:
+        """Replace the injected report drift; with ``days``, draw that many seeded drift days
+        again (from the starting clock). Answers ``report_drift()``."""
+        self._drifts.set(drift, days, self.config.today)
+        return self.report_drift()
+
+    def report_drift(self) -> dict[str, Any]:
+        """``{"seeded": [...], "injected": [...]}``, each item ``{userid, date, column, delta}``."""
+        return self._drifts.snapshot()
+
     def unban(self) -> None:
         """Lift every per-IP ban and forget the per-IP call history."""
         self._bans.unban()
@@ -215,6 +247,22 @@ class DingTalkSimulator:
     def truth_leavers(self) -> list[dict[str, Any]]:
         """Dimission infos of everyone who has left by the clock, latest last work day first."""
         return self._truth.leavers()
+
+    def truth_report(
+        self, date_from: date, date_to: date, userids: list[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """What the smart report says now, per person-day: ``{userid, date, values: {alias:
+        value}, leave: {type: hours}}``, drift and the 15-day quirk included."""
+        today = self.today
+        out: list[dict[str, Any]] = []
+        for uid in dict.fromkeys(self.company.userids() if userids is None else userids):
+            d = date_from
+            while d <= date_to:
+                report = self._report.day(uid, d, today)
+                row = {"userid": uid, "date": d.isoformat(), "values": report.values}
+                out.append({**row, "leave": report.leave})
+                d += timedelta(days=1)
+        return out
 
     def truth_departments(self) -> list[dict[str, Any]]:
         return self.company.departments()

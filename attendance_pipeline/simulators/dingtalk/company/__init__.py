@@ -287,6 +287,11 @@ class Company:
         found = sorted(self._approvals(userid, d_from, d_to, today), key=lambda a: a.start_ms)
         return [a.to_api() for a in found]
 
+    def approval_events(self, userid: str, d_from: date, d_to: date, today: date) -> list[Approval]:
+        """The approvals behind ``approvals_for`` (begin and end in ms, first and last day)."""
+        found = self._approvals(userid, d_from, d_to, today)
+        return sorted(found, key=lambda a: (a.start_ms, a.approve_id))
+
     def approvals_between_ms(
         self, userid: str, from_ms: int, to_ms: int, today: date, *, served_from: date
     ) -> list[dict[str, Any]]:
@@ -315,6 +320,7 @@ __all__ = [
     "ROOT_DEPT_ID",
     "SHANGHAI",
     "STANDARD_GROUP",
+    "Approval",
     "AttendanceGroup",
     "Company",
     "local_midnight_ms",

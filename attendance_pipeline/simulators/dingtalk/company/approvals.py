@@ -18,6 +18,21 @@ from attendance_pipeline.simulators.dingtalk.company.draws import (
 from attendance_pipeline.simulators.dingtalk.company.workdays import WorkCalendar
 
 LEAVE_SUBTYPES = ("年假", "病假", "事假", "调休")
+# Rare leave types, each about 2% of single- and half-day leaves and 1/30 of multi-day ones; from
+# draw indices older events never used, so every other event kept its type.
+RARE_LEAVE_SUBTYPES = ("婚假", "陪产假", "丧假")
+# What an overtime approval says becomes of it (empty: the approval does not say).
+OVERTIME_SUBTYPES = ("调休", "加班费")
+
+
+def leave_subtype(common: str, u: float) -> str:
+    """``common`` or, for ``u`` < 0.06 (a fresh uniform draw), one of the rare leave types."""
+    return RARE_LEAVE_SUBTYPES[int(u / 0.02)] if u < 0.06 else common
+
+
+def overtime_subtype(u: float) -> str:
+    """调休 for ``u`` < 0.35, 加班费 below 0.7, else "" (the approval does not say)."""
+    return OVERTIME_SUBTYPES[0] if u < 0.35 else OVERTIME_SUBTYPES[1] if u < 0.7 else ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,11 @@ Everything derives from ``(seed, person, date)``; multi-day events (leave or tri
 consecutive workdays, a half-day leave from one afternoon to the next morning) are decided per
 (person, ISO week) and stay inside that week, so every day can find its event without history.
 Days are drawn in the 09:00-18:00 shift and moved to the person's group's shift.
+
+Draw indices: a day uses 0-14 for its events and 15 for the rare leave types and what an
+overtime approval says becomes of it (调休/加班费); a week uses 0-4 for its event and 5-6 for a
+rare leave type. Indices added later never move an older draw, so every person-day kept its
+events when the subtypes were added.
 """
 
 from __future__ import annotations
@@ -15,9 +20,12 @@ from datetime import date, timedelta
 
 from attendance_pipeline.simulators.dingtalk.company.approvals import (
     LEAVE_SUBTYPES,
+    RARE_LEAVE_SUBTYPES,
     Approval,
     ApprovalMaker,
     later_approval,
+    leave_subtype,
+    overtime_subtype,
 )
 from attendance_pipeline.simulators.dingtalk.company.draws import OFF_MINUTE, ON_MINUTE, Draw
 from attendance_pipeline.simulators.dingtalk.company.groups import AttendanceGroup
@@ -136,6 +144,8 @@ class DayPlanner:
         first, last = days[0], days[-1]
         if kind == "leave":
             sub = LEAVE_SUBTYPES[dr.randint(4, 0, len(LEAVE_SUBTYPES) - 1)]
+            if dr.u(5) < 0.1:  # 婚假, 陪产假, 丧假 run over several days
+                sub = RARE_LEAVE_SUBTYPES[dr.randint(6, 0, len(RARE_LEAVE_SUBTYPES) - 1)]
             appr = self._approvals.make(
                 userid, "wleave", first, biz_type=3, tag="请假", sub_type=sub, unit="day",
                 begin=(first, ""), end=(last, ""),
@@ -188,6 +198,7 @@ class DayPlanner:
             if dr.u(0) < 0.02:
                 ot = self._approvals.make(
                     userid, "rest-ot", d, biz_type=1, tag="加班", unit="hour",
+                    sub_type=overtime_subtype(dr.u(15)),
                     begin=(d, 600), end=(d, 990), calculate_model=0,
                 )  # fmt: skip
                 return DayPlan(None, (ot,))
@@ -211,11 +222,14 @@ class DayPlanner:
         off = self._punch(dr, 5, off_min)
         approvals: list[Approval] = []
         r = dr.u(0)
-        sub = LEAVE_SUBTYPES[dr.randint(7, 0, len(LEAVE_SUBTYPES) - 1)]
+        hour_sub = LEAVE_SUBTYPES[dr.randint(7, 0, len(LEAVE_SUBTYPES) - 1)]
+        sub = leave_subtype(hour_sub, dr.u(15))  # rare types by the day or half day only
+        ot_sub = overtime_subtype(dr.u(15))
 
         def hour(kind: str, tag: str, biz: int, b: int, e: int, model: int = 1) -> Approval:
             return self._approvals.make(
-                userid, kind, d, biz_type=biz, tag=tag, sub_type=sub if biz == 3 else "",
+                userid, kind, d, biz_type=biz, tag=tag,
+                sub_type=hour_sub if biz == 3 else ot_sub if biz == 1 else "",
                 unit="hour", begin=(d, b), end=(d, e), calculate_model=model,
             )  # fmt: skip
 
