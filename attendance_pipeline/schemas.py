@@ -76,6 +76,10 @@ RAW_APPROVALS = pa.schema(
     ]
 )
 
+LEAVE_BY_TYPE = pa.list_(
+    pa.struct([("leave_type", pa.string()), ("hours", pa.float64()), ("days", pa.float64())])
+)
+
 # One row per active employee per calendar day (docs/rules.md).
 EFFECTIVE_HOURS = pa.schema(
     [
@@ -95,6 +99,20 @@ EFFECTIVE_HOURS = pa.schema(
         ("rule_id", pa.string()),
         ("rules_version", pa.string()),
         ("explanation", pa.string()),
+        # Payroll facts (hours/facts.py, docs/payroll.md): overtime by class and what became of
+        # it, leave by type, and DingTalk's monthly summary counts.
+        ("overtime_workday_hours", pa.float64()),
+        ("overtime_restday_hours", pa.float64()),
+        ("overtime_holiday_hours", pa.float64()),
+        ("overtime_lieu_hours", pa.float64()),  # converted to 调休 (credited 1:1)
+        ("overtime_pay_hours", pa.float64()),  # paid overtime hours x the class's rate
+        ("leave_by_type", LEAVE_BY_TYPE),
+        ("late_count", pa.int64()),
+        ("late_minutes", pa.int64()),
+        ("early_leave_count", pa.int64()),
+        ("early_leave_minutes", pa.int64()),
+        ("missing_punch_count", pa.int64()),
+        ("absenteeism_days", pa.float64()),
     ]
 )
 

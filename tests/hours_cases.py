@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from attendance_pipeline.china_time import SHANGHAI, date_to_ms, days, local_datetime
@@ -308,7 +309,13 @@ def row_of(frame: pd.DataFrame, d: str | date, user: str = "u1") -> dict[str, An
     hit = frame[(frame["userid"] == user) & (frame["work_date"] == as_day(d))]
     assert len(hit) == 1, f"expected one row for {user} on {d}, got {len(hit)}"
     # Missing values as None (a null dept_id reads back as NaN).
-    return {key: None if pd.isna(value) else value for key, value in hit.iloc[0].items()}
+    return {key: _missing_as_none(value) for key, value in hit.iloc[0].items()}
+
+
+def _missing_as_none(value: Any) -> Any:
+    if isinstance(value, list | tuple | np.ndarray):
+        return [dict(item) for item in value]  # leave_by_type
+    return None if pd.isna(value) else value
 
 
 def _minute_text(text: str) -> str:

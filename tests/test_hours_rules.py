@@ -1160,6 +1160,15 @@ def write(path: Path, text: str) -> Path:
         ),
         ("push_exempt: [yes]\n", ["line 1", "`push_exempt`", "true or false"]),
         ("- late\n", ["line 1", "mapping"]),
+        (
+            "overtime:\n  workday: {compensation: pay, rate: 1.5}\n"
+            "  restday: {compensation: money, rate: 2}\n",
+            ["line 3", "`overtime.restday.compensation`", "one of 'pay' or 'lieu'"],
+        ),
+        ("overtime:\n  holiday: {compensation: pay}\n", ["line 2", "`overtime.holiday.rate`"]),
+        ("leave_types:\n  年假: 1\n  病假: 1.5\n", ["line 3", "`leave_types.病假.paid`", "1"]),
+        ("leave_types:\n  病假: lots\n", ["line 2", "`leave_types.病假`", "paid share"]),
+        ("unlisted_leave_paid: -1\n", ["line 1", "`unlisted_leave_paid`"]),
     ],
 )
 def test_rules_yaml_errors_name_file_line_and_field(tmp_path, text, fragments):
@@ -1189,6 +1198,28 @@ def test_rules_yaml_exempt_settings(tmp_path):
     rules = load_rules(path)
     assert rules.push_exempt is True and rules.status_hours["exempt"] == 7
     assert rules.hours_for("exempt", rules.exceptions[0]) == 0
+
+
+def test_rules_yaml_payroll_settings_and_their_defaults(tmp_path):
+    shipped = load_rules(Path(__file__).resolve().parent.parent / "config" / "rules.yaml")
+    defaults = Rules()
+    assert shipped.overtime == defaults.overtime and shipped.leave_types == defaults.leave_types
+    assert (defaults.overtime.workday.rate, defaults.overtime.restday.rate) == (1.5, 2)
+    assert defaults.overtime.holiday.rate == 3 and defaults.overtime.restday.compensation == "lieu"
+    assert defaults.leave_paid_share("事假") == 0 and defaults.leave_paid_share("年假") == 1
+    assert defaults.leave_paid_share("育儿假") == 0 and defaults.lieu_leave_types() == ["调休"]
+    rules = load_rules(
+        write(
+            tmp_path / "rules.yaml",
+            "overtime:\n  restday: {compensation: pay, rate: 2}\nleave_types:\n  病假: 0.8\n"
+            "  育儿假: {paid: 1}\n  倒休: {paid: 1, lieu: true}\nunlisted_leave_paid: 0.5\n",
+        )
+    )
+    assert rules.overtime.restday.compensation == "pay" and rules.overtime.workday.rate == 1.5
+    assert rules.leave_paid_share("病假") == 0.8 and rules.leave_paid_share("年假") == 1
+    assert rules.leave_paid_share("育儿假") == 1 and rules.leave_paid_share("其他") == 0.5
+    assert sorted(rules.lieu_leave_types()) == ["倒休", "调休"]
+    assert rules.version != defaults.version
 
 
 def test_rules_yaml_loads_exceptions(tmp_path):
@@ -1305,6 +1336,15 @@ RULE_VARIANTS = (
         ),
     ),
     Rules(standard_day_hours=7.5, exceptions=(OWNERS,)),
+    Rules.model_validate(
+        {
+            "overtime": {
+                "workday": {"compensation": "lieu", "rate": 1},
+                "restday": {"compensation": "pay", "rate": 2},
+                "holiday": {"compensation": "lieu", "rate": 3},
+            }
+        }
+    ),
 )
 
 
@@ -1492,7 +1532,9 @@ def window_strategy(draw: st.DrawFn) -> tuple[Company, Rules]:
             company.day(day, shifts=draw(points_strategy()), user=userid)
         for day in draw(st.lists(st.sampled_from(days), max_size=4)):
             biz, unit, begin, end = draw(approval_strategy(day))
-            company.approval(biz, begin, end, unit=unit, tag="t", user=userid)
+            # Leave types and 调休/加班费 overtime, so the payroll facts are compared too.
+            sub = draw(st.sampled_from(("", "调休", "加班费", "年假", "病假")))
+            company.approval(biz, begin, end, unit=unit, sub_type=sub, tag="t", user=userid)
         for day in draw(st.lists(st.sampled_from(days), max_size=1)):
             company.override(day, draw(st.integers(0, 40)) / 4, user=userid)
     return company, draw(st.sampled_from(RULE_VARIANTS))

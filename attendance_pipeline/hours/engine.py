@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from attendance_pipeline.hours import facts
 from attendance_pipeline.hours.calendar import WEEKDAYS, WorkCalendar
 from attendance_pipeline.hours.rules import DEFAULT_STATUS_HOURS, NOMINAL_SHIFT, STATUSES, Rules
 from attendance_pipeline.schemas import EFFECTIVE_HOURS
@@ -56,7 +57,7 @@ def derive_effective_hours(
     days.loc[days["exempt_workday"], "scheduled_hours"] = rules.standard_day_hours
 
     nominal = _nominal_shifts(days[days["exempt_workday"]], rules)
-    cover = _coverage(approvals, days, shifts, nominal, rules)
+    cover, ot_rows, leave_rows = _coverage(approvals, days, shifts, nominal, rules)
     days = days.merge(cover, on=key, how="left")
     for column in ("leave_hours", "trip_hours", "overtime_hours"):
         days[column] = days[column].astype(float).fillna(0.0)
@@ -87,7 +88,9 @@ def derive_effective_hours(
     per_day["point_status"] = np.asarray(STATUSES, dtype=object)[ranks]
     days = days.merge(per_day.drop(columns="rank"), on=key, how="left")
 
+    days["scheduled_hours_raw"] = days["scheduled_hours"]
     days = _decide(days, overrides, rules, table)
+    days = facts.add_facts(days, shifts, ot_rows, leave_rows, rules)
     days["explanation"] = _explain(days)
     days["rules_version"] = rules.version
     days["countable"] = days["effective_hours"] > 0
@@ -233,15 +236,19 @@ def _coverage(
     shifts: pd.DataFrame,
     nominal: pd.DataFrame,
     rules: Rules,
-) -> pd.DataFrame:
-    """Leave/trip hours and overtime per day; marks covered check points as backed.
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Leave/trip hours and overtime per day; marks covered check points as backed. Also the
+    booked overtime approvals (key, overtime_hours, sub_type, tag_name) and the leave approvals'
+    covered hours (key, label, hours) for `facts`.
 
     `nominal` holds the shifts of exempt workdays (no check points) that hourly approvals are
     measured against.
     """
     key = ["userid", "work_date"]
-    empty = pd.DataFrame(
-        columns=[*key, "leave_hours", "trip_hours", "overtime_hours", "leave_text"]
+    empty = (
+        pd.DataFrame(columns=[*key, "leave_hours", "trip_hours", "overtime_hours", "leave_text"]),
+        pd.DataFrame(columns=[*key, "overtime_hours", "sub_type", "tag_name"]),
+        pd.DataFrame(columns=[*key, "label", "hours"]),
     )
     if approvals.empty:
         shifts["text"] = _shift_text(shifts)
@@ -280,15 +287,16 @@ def _coverage(
         leave_hours=np.where(cover["biz_type"] == 3, covered, 0.0),
         trip_hours=np.where(cover["biz_type"] == 2, covered, 0.0),
     )
+    cover["label"] = [
+        _label(sub, tag, _kind(biz))
+        for biz, sub, tag in zip(
+            cover["biz_type"], cover["sub_type"], cover["tag_name"], strict=True
+        )
+    ]
     cover["text"] = [
-        f"{_kind(biz)} {_label(sub, tag, _kind(biz))} ({unit}) {_fmt(hours)} h"
-        for biz, sub, tag, unit, hours in zip(
-            cover["biz_type"],
-            cover["sub_type"],
-            cover["tag_name"],
-            cover["duration_unit"],
-            covered,
-            strict=True,
+        f"{_kind(biz)} {label} ({unit}) {_fmt(hours)} h"
+        for biz, label, unit, hours in zip(
+            cover["biz_type"], cover["label"], cover["duration_unit"], covered, strict=True
         )
     ]
     _mark_covered_points(cover, shifts)
@@ -309,9 +317,10 @@ def _coverage(
         ],
         default=(overtime["end_ms"] - overtime["begin_ms"]) / DAY_MS * rules.standard_day_hours,
     )
-    overtime = overtime[key].assign(overtime_hours=ot_hours)
+    overtime = overtime[[*key, "sub_type", "tag_name"]].assign(overtime_hours=ot_hours)
 
     cover = cover.sort_values([*key, "biz_type", "begin_ms", "approve_id"], kind="stable")
+    leave_rows = cover.loc[cover["biz_type"] == 3, [*key, "label", "leave_hours"]]
     sums = cover.groupby(key, sort=False).agg(
         leave_hours=("leave_hours", "sum"),
         trip_hours=("trip_hours", "sum"),
@@ -324,7 +333,8 @@ def _coverage(
     ]
     sums = sums.drop(columns="sched")
     ot = overtime.groupby(key, sort=False)["overtime_hours"].sum()
-    return sums.join(ot, how="outer").reset_index()
+    leave_rows = leave_rows.rename(columns={"leave_hours": "hours"})
+    return sums.join(ot, how="outer").reset_index(), overtime, leave_rows
 
 
 def _kind(biz_type: int) -> str:

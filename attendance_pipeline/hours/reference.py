@@ -56,6 +56,7 @@ import pyarrow as pa
 
 from attendance_pipeline.china_time import SHANGHAI, date_to_ms
 from attendance_pipeline.hours.calendar import WEEKDAYS, WorkCalendar
+from attendance_pipeline.hours.reference_facts import day_facts
 from attendance_pipeline.hours.rules import NOMINAL_SHIFT, ExceptionRule, Rules
 from attendance_pipeline.schemas import EFFECTIVE_HOURS
 
@@ -406,10 +407,12 @@ def derive_day(
 
     covers: list[_Coverage] = []
     overtime_hours = 0.0
+    booked: list[tuple[dict[str, Any], float]] = []
     for approval in sorted(approvals, key=_approval_order):
         biz_type = int(approval["biz_type"])
         if biz_type == 1:
-            overtime_hours += _overtime(approval, work_date, rules)
+            booked.append((approval, _overtime(approval, work_date, rules)))
+            overtime_hours += booked[-1][1]
         elif biz_type in (2, 3):
             cover = _cover(approval, shifts, scheduled_hours, rules, work_date)
             for point in cover.covers:
@@ -514,6 +517,14 @@ def derive_day(
         "rule_id": rule_id,
         "rules_version": rules.version,
         "explanation": "; ".join(context) + " → " + outcome,
+        **day_facts(
+            shifts=shifts,
+            overtime=booked,
+            leave=[(c.label, c.hours) for c in covers if c.kind == "leave"],
+            scheduled_hours=scheduled_hours,
+            day_type=day_type,
+            rules=rules,
+        ),
     }
     assert list(row) == EFFECTIVE_HOURS.names
     return row

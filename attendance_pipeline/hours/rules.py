@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from datetime import date, time
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import pandas as pd
 import yaml
@@ -24,6 +24,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from attendance_pipeline.config_files import ConfigError, decode_config_text, open_config_csv
@@ -94,6 +95,52 @@ class BreakTime(_Strict):
     end: time = time(13, 0)
 
 
+class OvertimeClass(_Strict):
+    """What a company does with one class of overtime (劳动法 art. 44) unless the approval says."""
+
+    compensation: Literal["pay", "lieu"]
+    # Paid hours x rate = overtime pay hours; a 调休 (lieu) hour is credited 1:1 to the balance.
+    rate: float = Field(gt=0, le=10)
+
+
+class OvertimePolicy(_Strict):
+    """Per day class: a workday evening (incl. 调休 make-up days), a rest day, a holiday."""
+
+    workday: OvertimeClass = OvertimeClass(compensation="pay", rate=1.5)
+    restday: OvertimeClass = OvertimeClass(compensation="lieu", rate=2)
+    holiday: OvertimeClass = OvertimeClass(compensation="pay", rate=3)
+
+    def of(self, day_type: str) -> OvertimeClass:
+        return {"workday": self.workday, "restday": self.restday, "holiday": self.holiday}[day_type]
+
+
+class LeaveType(_Strict):
+    """A leave type's paid share (0-1) and whether it draws on the 调休 balance."""
+
+    paid: float = Field(ge=0, le=1)
+    lieu: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _number(cls, value: Any) -> Any:
+        # `年假: 1` is short for `年假: {paid: 1}`.
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return {"paid": value}
+        return value
+
+
+DEFAULT_LEAVE_TYPES: dict[str, LeaveType] = {
+    "年假": LeaveType(paid=1),
+    "事假": LeaveType(paid=0),
+    "病假": LeaveType(paid=0.6),
+    "调休": LeaveType(paid=1, lieu=True),
+    "婚假": LeaveType(paid=1),
+    "产假": LeaveType(paid=1),
+    "陪产假": LeaveType(paid=1),
+    "丧假": LeaveType(paid=1),
+}
+
+
 class Rules(_Strict):
     """The effective rules (defaults filled in)."""
 
@@ -107,6 +154,10 @@ class Rules(_Strict):
     # Validated even when defaulted: `exempt` follows `standard_day_hours` unless it is set.
     status_hours: dict[str, float] = Field(default_factory=dict, validate_default=True)
     exceptions: tuple[ExceptionRule, ...] = ()
+    # Payroll (docs/payroll.md): what overtime becomes, and each leave type's paid share.
+    overtime: OvertimePolicy = Field(default_factory=OvertimePolicy)
+    leave_types: dict[str, LeaveType] = Field(default_factory=dict, validate_default=True)
+    unlisted_leave_paid: float = Field(default=0, ge=0, le=1)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -115,6 +166,24 @@ class Rules(_Strict):
     def _complete(cls, value: dict[str, float], info: ValidationInfo) -> dict[str, float]:
         day = float(info.data.get("standard_day_hours", DEFAULT_STATUS_HOURS["exempt"]))
         return {**DEFAULT_STATUS_HOURS, "exempt": day, **_check_status_hours(value)}
+
+    @field_validator("leave_types")
+    @classmethod
+    def _with_defaults(cls, value: dict[str, LeaveType]) -> dict[str, LeaveType]:
+        for name in value:
+            if not name.strip():
+                raise ValueError("a leave type needs a name")
+        return {**DEFAULT_LEAVE_TYPES, **value}
+
+    def leave_paid_share(self, leave_type: str) -> float:
+        """The paid share of a leave type; types rules.yaml does not list get
+        `unlisted_leave_paid`."""
+        found = self.leave_types.get(leave_type)
+        return float(found.paid) if found is not None else float(self.unlisted_leave_paid)
+
+    def lieu_leave_types(self) -> list[str]:
+        """Leave types taken from the 调休 balance."""
+        return [name for name, kind in self.leave_types.items() if kind.lieu]
 
     @property
     def version(self) -> str:
@@ -173,7 +242,11 @@ def _message(error: Any) -> str:
     if error["type"] == "extra_forbidden":
         return "unknown setting (check the spelling)"
     if error["type"] == "literal_error":
-        return f"unknown status; expected one of {', '.join(DEFAULT_STATUS_HOURS)}"
+        return f"must be one of {error.get('ctx', {}).get('expected', '?')}"
+    if error["type"] == "model_type":
+        if error["loc"] and error["loc"][0] == "leave_types":
+            return "must be a paid share between 0 and 1, or {paid: <share>, lieu: true}"
+        return "must be a mapping of settings"
     if error["type"] in ("float_parsing", "float_type"):
         return "must be a number of hours"
     if error["type"] in ("bool_parsing", "bool_type"):
