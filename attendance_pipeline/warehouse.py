@@ -103,6 +103,12 @@ def duckdb_type(arrow_type: pa.DataType) -> str:
         return "TIMESTAMPTZ"
     if pa.types.is_list(arrow_type):
         return duckdb_type(arrow_type.value_type) + "[]"
+    if pa.types.is_struct(arrow_type):
+        fields = ", ".join(
+            f'"{arrow_type.field(i).name}" {duckdb_type(arrow_type.field(i).type)}'
+            for i in range(arrow_type.num_fields)
+        )
+        return f"STRUCT({fields})"
     return _DUCKDB_TYPES[str(arrow_type)]
 
 

@@ -117,7 +117,7 @@ def partition_value(context: dg.AssetExecutionContext, asset: str, day: date, na
     return entry.value if entry is not None else None
 
 
-INGEST_ASSETS = ("dingtalk_roster", "raw_attendance", "raw_approvals")
+INGEST_ASSETS = ("dingtalk_roster", "raw_attendance", "raw_approvals", "dingtalk_report")
 
 
 def metered_calls_since(context: dg.AssetExecutionContext, since: datetime) -> int:

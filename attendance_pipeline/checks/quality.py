@@ -10,6 +10,20 @@ from pydantic import BaseModel, ConfigDict, Field
 from attendance_pipeline.hours.rules import load_yaml_model
 
 
+class ReportTolerance(BaseModel):
+    """How far a person-month may differ from DingTalk's report before the warn check fires."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    days: float = Field(default=0, ge=0)
+    count: float = Field(default=0, ge=0)
+    minutes: float = Field(default=5, ge=0)
+    hours: float = Field(default=0.5, ge=0)
+
+    def by_unit(self) -> dict[str, float]:
+        return self.model_dump()
+
+
 class QualityConfig(BaseModel):
     """Thresholds of the gates (`config/quality.yaml`)."""
 
@@ -26,6 +40,8 @@ class QualityConfig(BaseModel):
     # Systemic thresholds: past these a problem is the source's or target's, not a person's.
     max_unmapped_share: float = Field(default=0.5, ge=0, le=1)
     max_held_back_share: float = Field(default=0.2, ge=0, le=1)
+    # dingtalk_report_agrees (warn): per person-month and measure, by unit.
+    report_tolerance: ReportTolerance = Field(default_factory=ReportTolerance)
 
     def rederive_sample_size(self, window_days: int) -> int:
         """Employees to re-derive for a window of `window_days` days (at least one)."""

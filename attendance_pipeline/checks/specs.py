@@ -47,6 +47,8 @@ GATES: list[tuple[str, str, bool, str]] = [
      "the PM system holds exactly the plan: nothing missing, extra or different"),
     ("worklog_reconciliation", "no_conflicts", False,
      "no worklog edited by a person since our last push"),
+    ("dingtalk_report_diff", "dingtalk_report_agrees", False,
+     "payroll agrees with DingTalk's own report within report_tolerance, per person-month"),
 ]  # fmt: skip
 
 # The gates whose latest result must be passing before anything is pushed.
