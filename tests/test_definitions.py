@@ -78,7 +78,9 @@ def test_every_asset_belongs_to_its_stage_and_the_jobs_select_by_stage():
         "worklog_ledger",
     }
     assert set(snapshot["jobs"]["sync"]) == daily
-    assert snapshot["jobs"]["payroll"] == ["payroll_monthly"]
+    assert snapshot["jobs"]["payroll"] == [
+        "dingtalk_report", "dingtalk_report_diff", "payroll_monthly"
+    ]  # fmt: skip
 
 
 def test_the_settings_decide_the_first_partition(monkeypatch):
