@@ -14,21 +14,24 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 
+from attendance_pipeline import report_diff
 from attendance_pipeline.checks import delivery as delivery_gates
 from attendance_pipeline.checks import dingtalk as dingtalk_gates
 from attendance_pipeline.checks import gx
 from attendance_pipeline.checks import hours as hours_gates
 from attendance_pipeline.checks.gx import GateResult
 from attendance_pipeline.checks.quality import QualityConfig, load_quality_config
+from attendance_pipeline.checks.report import report_gate
 from attendance_pipeline.china_time import days, now_in_china
 from attendance_pipeline.dingtalk.records import approvals_frame, attendance_frame, roster_frame
 from attendance_pipeline.hours.calendar import WorkCalendar
 from attendance_pipeline.hours.engine import derive_effective_hours
 from attendance_pipeline.hours.reference import derive_frame
-from attendance_pipeline.hours.rules import ConfigError, load_overrides, load_rules
+from attendance_pipeline.hours.rules import ConfigError, Rules, load_overrides, load_rules
 from attendance_pipeline.pipeline_config import Scope
 from attendance_pipeline.pm.base import PMUser
 from attendance_pipeline.pm.mapping import match_users
@@ -47,6 +50,8 @@ from attendance_pipeline.schemas import (
 from attendance_pipeline.simulators.dingtalk import DingTalkSimConfig, DingTalkSimulator
 from attendance_pipeline.simulators.pm.accounts import Directory
 from attendance_pipeline.vocabulary import Grain
+from attendance_pipeline.warehouse import ensure_table
+from tests.test_dingtalk_client import make_client
 
 CONFIG = Path(__file__).resolve().parent.parent / "config"
 SIM_TODAY = date(2026, 11, 20)
@@ -67,6 +72,7 @@ class Month:
     plan: pd.DataFrame
     recon: pd.DataFrame
     previous_roster_rows: int
+    report_diff: pd.DataFrame  # payroll against DingTalk's own report, pulled over HTTP
 
 
 def build_month() -> Month:
@@ -125,7 +131,30 @@ def build_month() -> Month:
         plan,
         recon,
         int(previous["userid"].nunique()),
+        _report_diff(sim, hours, roster, rules),
     )
+
+
+def _report_diff(
+    sim: DingTalkSimulator, hours: pd.DataFrame, roster: pd.DataFrame, rules: Rules
+) -> pd.DataFrame:
+    """The month reconciled in DuckDB with DingTalk's report as the simulator serves it."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'Asia/Shanghai'")
+    ensure_table(con, "effective_hours", EFFECTIVE_HOURS)
+    con.register("_h", to_table(hours, EFFECTIVE_HOURS, "test"))
+    con.execute("INSERT INTO effective_hours BY NAME SELECT * FROM _h")
+    con.register("roster", roster[["userid", "snapshot_date", "attendance_group_id"]])
+    with sim.serve() as running:
+        userids = sorted(hours["userid"].unique())
+        table = report_diff.pull_report(
+            make_client(running.url), userids, "2026-10", rules.leave_types, SIM_TODAY
+        )
+    report_diff.store_report(con, "2026-10", table)
+    tolerance = {"days": 0, "count": 0, "minutes": 5, "hours": 0.5}
+    diff = report_diff.reconcile(con, "2026-10", tolerance, pulled_on=SIM_TODAY)
+    con.close()
+    return diff.to_pandas()
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +180,7 @@ def all_gates(m: Month) -> dict[str, GateResult]:
         delivery_gates.plan_gate(m.plan, m.hours, m.mapping),
         delivery_gates.reconciliation_gate(m.recon),
         delivery_gates.reconciliation_conflicts_gate(m.recon),
+        report_gate(m.report_diff, True),
     ]
     return {r.name: r for r in results}
 

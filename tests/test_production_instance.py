@@ -139,11 +139,18 @@ def test_a_sync_is_recorded_in_postgres_and_the_push_reads_its_gates_from_there(
     for asset in SYNC_ASSETS:
         assert partitions[asset] == DAY_KEYS, asset
     payroll_run = next(run for run, job in jobs.items() if job == "payroll")
-    assert materialised_partitions(db, payroll_run) == {"payroll_monthly": {"2026-11-01"}}
+    # November is still open at the simulator's clock: DingTalk's report is not pulled yet, and
+    # the reconciliation says so; both are recorded for the month.
+    assert materialised_partitions(db, payroll_run) == {
+        name: {"2026-11-01"}
+        for name in ("payroll_monthly", "dingtalk_report", "dingtalk_report_diff")
+    }
 
     checks = check_statuses(db, summary.run_id)
     blocking = {f"{a}:{n}" for a, n, is_blocking, _ in GATES if is_blocking}
-    assert {f"{a}:{n}" for a, n, _, _ in GATES} <= set(checks)
+    # The sync run's gates; the monthly report check runs in the payroll run.
+    assert {f"{a}:{n}" for a, n, _, _ in GATES if a != "dingtalk_report_diff"} <= set(checks)
+    assert "dingtalk_report_diff:dingtalk_report_agrees" in check_statuses(db, payroll_run)
     assert {checks[gate] for gate in blocking} == {"SUCCEEDED"}, checks
 
     # Again for the same days: recorded as a second run; nothing new to write.

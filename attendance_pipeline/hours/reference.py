@@ -500,6 +500,8 @@ def derive_day(
     else:
         outcome = f"{status} → {_fmt(effective)} h (rule {rule_id})"
 
+    leave = [(c.label, c.hours) for c in covers if c.kind == "leave"]
+    facts = day_facts(shifts, booked, leave, scheduled_hours, day_type, rules)
     row = {
         "userid": userid,
         "work_date": work_date,
@@ -517,14 +519,7 @@ def derive_day(
         "rule_id": rule_id,
         "rules_version": rules.version,
         "explanation": "; ".join(context) + " → " + outcome,
-        **day_facts(
-            shifts=shifts,
-            overtime=booked,
-            leave=[(c.label, c.hours) for c in covers if c.kind == "leave"],
-            scheduled_hours=scheduled_hours,
-            day_type=day_type,
-            rules=rules,
-        ),
+        **facts,
     }
     assert list(row) == EFFECTIVE_HOURS.names
     return row

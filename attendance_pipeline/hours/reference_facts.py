@@ -34,7 +34,6 @@ class ShiftLike(Protocol):
 
 
 def day_facts(
-    *,
     shifts: Sequence[ShiftLike],
     overtime: Sequence[tuple[dict[str, Any], float]],
     leave: Sequence[tuple[str, float]],
