@@ -58,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     payroll.add_argument("--by", default=os.environ.get("USER", "cli"), help="who locks")
 
+    commands.add_parser(
+        "listen", help="receive DingTalk events (Stream mode) into data/events.sqlite, forever"
+    )
     demo = commands.add_parser("demo", help="start the simulator and the Dagster UI")
     demo.add_argument("--port", type=int, default=3000, help="Dagster UI port (default 3000)")
     demo.add_argument("--days", type=int, default=7, help="days to sync before the UI starts")
@@ -84,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         return _sync(args.start, args.end, args.dry_run)
     if args.command == "payroll":
         return _payroll(args.month, args.format, args.lock, args.by, args.out)
+    if args.command == "listen":
+        return _listen()
     return _demo(args.port, args.days, args.employees, args.dingtalk_port, args.pm_port)
 
 
@@ -95,6 +100,26 @@ def _sim(system: str, rest: list[str]) -> int:
     from attendance_pipeline.simulators.pm import main_pm
 
     return main_pm(rest)
+
+
+def _listen() -> int:
+    import logging
+    import os
+
+    from attendance_pipeline import listen
+    from attendance_pipeline.settings import SIM_APP_KEY, SIM_APP_SECRET, load_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    settings = load_settings()
+    if settings.uses_simulator:
+        key, secret = SIM_APP_KEY, SIM_APP_SECRET
+    else:
+        key = os.environ["DINGTALK_APP_KEY"]
+        secret = os.environ.get("DINGTALK_APP_SECRET", "")
+        if not secret:
+            print("attendance-pipeline listen: DINGTALK_APP_SECRET is not set", file=sys.stderr)
+            return 2
+    return listen.main(settings.data_dir, key, secret, settings.dingtalk_api_base_url)
 
 
 def _sync(start: str, end: str, dry_run: bool) -> int:

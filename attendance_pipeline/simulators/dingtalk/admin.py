@@ -71,7 +71,7 @@ class Truth:
 
 def admin_routes(sim: DingTalkSimulator) -> AdminRoutes[Reply]:
     """calls, reset-calls, clock, faults, expire-tokens (shared), deny, allow, unban,
-    report-drift, truth/*."""
+    report-drift, stream (GET; POST stream/drop, stream/publish, stream/advance), truth/*."""
     admin = AdminRoutes(json_reply)
     admin.add_controls(
         calls=sim.calls,
@@ -87,6 +87,14 @@ def admin_routes(sim: DingTalkSimulator) -> AdminRoutes[Reply]:
     admin.add_action("unban", sim.unban)
     admin.add("GET", "report-drift", lambda _q, _p: sim.report_drift())
     admin.add("POST", "report-drift", lambda _q, p: _report_drift(sim, p))
+    admin.add("GET", "stream", lambda _q, _p: sim.stream.snapshot())
+    admin.add("POST", "stream/drop", lambda _q, _p: {"dropped": sim.stream.drop()})
+    admin.add("POST", "stream/publish", lambda _q, p: _publish(sim, p))
+    admin.add(
+        "POST",
+        "stream/advance",
+        lambda _q, p: {"eventIds": sim.advance(date.fromisoformat(str(p["today"])))},
+    )
     admin.add("GET", "truth/users", lambda _q, _p: sim.truth_users())
     admin.add("GET", "truth/departments", lambda _q, _p: sim.truth_departments())
     admin.add("GET", "truth/groups", lambda _q, _p: sim.truth_groups())
@@ -95,6 +103,15 @@ def admin_routes(sim: DingTalkSimulator) -> AdminRoutes[Reply]:
     admin.add("GET", "truth/approvals", lambda q, _p: sim.truth_approvals(*_window(q)))
     admin.add("GET", "truth/report", lambda q, _p: sim.truth_report(*_window(q)))
     return admin
+
+
+def _publish(sim: DingTalkSimulator, payload: dict[str, Any]) -> dict[str, str]:
+    """``{"eventType": ..., "data": {...}, "eventId": optional}``."""
+    kind, data = payload.get("eventType"), payload.get("data", {})
+    if not isinstance(kind, str) or not isinstance(data, dict):
+        raise ValueError('give {"eventType": "bpms_instance_change", "data": {...}}')
+    event_id = payload.get("eventId")
+    return {"eventId": sim.stream.publish(kind, data, event_id=event_id and str(event_id))}
 
 
 def _permission(change: Callable[[str], None], payload: dict[str, Any]) -> dict[str, bool]:

@@ -15,6 +15,7 @@ goes through. Built on the stdlib ``ThreadingHTTPServer`` only (``simulators/htt
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import threading
 import time
@@ -44,6 +45,7 @@ from attendance_pipeline.simulators.dingtalk.protocol import (
     error,
     error_404,
     json_reply,
+    new_error,
     normalise_api,
     permission_error,
 )
@@ -53,6 +55,7 @@ from attendance_pipeline.simulators.dingtalk.report import (
     ReportDrifts,
     seeded_drift,
 )
+from attendance_pipeline.simulators.dingtalk.stream import StreamAuthError, StreamHub
 from attendance_pipeline.simulators.http import RunningSimulator, serve
 from attendance_pipeline.simulators.scaffold import ADMIN_PREFIX, Tally
 
@@ -130,6 +133,9 @@ class DingTalkSimulator:
             self._report,
         )
         self._routes: dict[str, Route] = {r.path: r for api in apis for r in api.routes()}
+        self.stream = StreamHub(cfg.app_key, cfg.app_secret)
+        open_route = Route("/v1.0/gateway/connections/open", "POST", "token", self._stream_open)
+        self._routes[open_route.path] = open_route
         self._admin = admin_routes(self)
         for api in cfg.denied_apis:
             self.deny_api(api)
@@ -149,6 +155,71 @@ class DingTalkSimulator:
     def set_today(self, today: date) -> None:
         with self._lock:
             self._today = today
+
+    def advance(self, today: date, window_days: int = 45) -> list[str]:
+        """Move the clock to ``today`` and push, in Stream mode, an event for each change the
+        move made visible: an approval finished (``bpms_instance_change``; a 补卡 also as
+        ``attendance_check_record``), a hire (``user_add_org``), a leaver (``user_leave_org``).
+        Approvals are compared over ``window_days`` before and 30 days after the clock.
+        Answers the eventIds."""
+        before = self.today
+        start = min(before, today) - timedelta(days=window_days)
+        end = max(before, today) + timedelta(days=30)
+        old_approvals = {a["approveId"]: a for a in self.truth_approvals(start, end)}
+        old_users = {u["userid"] for u in self.truth_users()}
+        self.set_today(today)
+        new_approvals = {a["approveId"]: a for a in self.truth_approvals(start, end)}
+        new_users = {u["userid"] for u in self.truth_users()}
+        born = int(datetime(today.year, today.month, today.day, 9, tzinfo=SHANGHAI).timestamp())
+        ids = []
+        for approve_id in sorted(set(new_approvals) - set(old_approvals)):
+            ids.extend(self.publish_approval(new_approvals[approve_id], born_ms=born * 1000))
+        for approve_id in sorted(set(old_approvals) - set(new_approvals)):
+            ids.extend(
+                self.publish_approval(old_approvals[approve_id], "terminate", born_ms=born * 1000)
+            )
+        for uid in sorted(new_users - old_users):
+            ids.append(self.stream.publish("user_add_org", {"UserId": [uid]}, born_ms=born * 1000))
+        for uid in sorted(old_users - new_users):
+            ids.append(
+                self.stream.publish("user_leave_org", {"UserId": [uid]}, born_ms=born * 1000)
+            )
+        return ids
+
+    def publish_approval(
+        self, approval: dict[str, Any], kind: str = "finish", born_ms: int | None = None
+    ) -> list[str]:
+        """Push ``bpms_instance_change`` for an approval (``kind`` finish or terminate, i.e.
+        revoked); a finished 补卡 (bizType 4) also pushes ``attendance_check_record``."""
+        data = {
+            "processInstanceId": approval["approveId"],
+            "staffId": approval["userId"],
+            "type": kind,
+            "result": "agree" if kind == "finish" else "",
+            "title": approval.get("tagName") or "审批",
+            "processCode": f"PROC-SIM-{approval['bizType']}",
+            "bizCategoryId": str(approval["bizType"]),
+        }
+        event_id = f"bpms-{approval['approveId']}-{kind}"
+        ids = [
+            self.stream.publish("bpms_instance_change", data, event_id=event_id, born_ms=born_ms)
+        ]
+        if approval["bizType"] == 4 and kind == "finish":
+            day = str(approval["beginTime"])[:10]
+            record = {
+                "userId": approval["userId"],
+                "checkTime": day,
+                "bizId": approval["approveId"],
+            }
+            ids.append(
+                self.stream.publish(
+                    "attendance_check_record",
+                    {"dataList": [record]},
+                    event_id=f"check-{approval['approveId']}",
+                    born_ms=born_ms,
+                )
+            )
+        return ids
 
     def set_faults(
         self,
@@ -268,6 +339,17 @@ class DingTalkSimulator:
         return self.company.departments()
 
     # ---------------------------------------------------------------- request handling
+
+    def _stream_open(self, req: Request) -> Reply:
+        try:
+            body = json.loads(req.body or b"{}")
+            if not isinstance(body, dict):
+                raise ValueError("the body must be a JSON object")
+            return json_reply(self.stream.open(body))
+        except StreamAuthError as exc:
+            return new_error(req, 401, "invalidClientIdOrSecret", str(exc))
+        except ValueError as exc:
+            return new_error(req, 400, "invalidParameter", str(exc))
 
     def handle(
         self,
