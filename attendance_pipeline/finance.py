@@ -21,7 +21,7 @@ from attendance_pipeline.holdback import HELD_BACK
 from attendance_pipeline.hours.rules import Rules
 from attendance_pipeline.schemas import EFFECTIVE_HOURS, TS
 from attendance_pipeline.vocabulary import LATE_STATUSES, Blocks
-from attendance_pipeline.warehouse import ensure_table, scalar, table_exists
+from attendance_pipeline.warehouse import ensure_table, replace_many, scalar, table_exists
 
 PAYROLL_MONTHLY = pa.schema(
     [
@@ -400,17 +400,13 @@ def write_month(
         con, "payroll_leave", PAYROLL_LEAVE, month, leave, allow_empty=True
     ):
         return 0
-    con.execute("BEGIN TRANSACTION")
-    try:
-        for name, table in (("payroll_monthly", rows), ("payroll_leave", leave)):
-            con.execute(f"DELETE FROM {name} WHERE month = ?", [month])
-            con.register("_incoming", table)
-            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _incoming")
-            con.unregister("_incoming")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+    replace_many(
+        con,
+        [
+            ("payroll_monthly", PAYROLL_MONTHLY, rows, "month = ?", [month]),
+            ("payroll_leave", PAYROLL_LEAVE, leave, "month = ?", [month]),
+        ],
+    )
     return rows.num_rows
 
 

@@ -20,7 +20,7 @@ from attendance_pipeline.dingtalk.client import DingTalkClient
 from attendance_pipeline.dingtalk.report import find_columns
 from attendance_pipeline.schemas import TS
 from attendance_pipeline.vocabulary import Blocks
-from attendance_pipeline.warehouse import ensure_table, table_exists
+from attendance_pipeline.warehouse import replace_rows, table_exists
 
 DINGTALK_REPORT = pa.schema(
     [
@@ -172,18 +172,7 @@ def store_report(con: duckdb.DuckDBPyConnection, month: str, report: pa.Table) -
 def _replace(
     con: duckdb.DuckDBPyConnection, name: str, schema: pa.Schema, month: str, rows: pa.Table
 ) -> int:
-    ensure_table(con, name, schema)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute(f"DELETE FROM {name} WHERE month = ?", [month])
-        con.register("_incoming", rows)
-        con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _incoming")
-        con.unregister("_incoming")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    return rows.num_rows
+    return replace_rows(con, name, schema, rows, "month = ?", [month])
 
 
 def reconcile(

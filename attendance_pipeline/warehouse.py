@@ -131,18 +131,28 @@ def replace_rows(
     params: list[object],
 ) -> int:
     """Delete the rows matching `where` and insert `rows` by column name, in one transaction."""
-    ensure_table(con, name, schema)
+    replace_many(con, [(name, schema, rows, where, params)])
+    return rows.num_rows
+
+
+def replace_many(
+    con: duckdb.DuckDBPyConnection,
+    changes: list[tuple[str, pa.Schema, pa.Table, str, list[object]]],
+) -> None:
+    """`replace_rows` for several tables (name, schema, rows, where, params) in one transaction."""
+    for name, schema, _, _, _ in changes:
+        ensure_table(con, name, schema)
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(f"DELETE FROM {name} WHERE {where}", params)
-        con.register("_incoming", rows)
-        con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _incoming")
-        con.unregister("_incoming")
+        for name, _, rows, where, params in changes:
+            con.execute(f"DELETE FROM {name} WHERE {where}", params)
+            con.register("_incoming", rows)
+            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _incoming")
+            con.unregister("_incoming")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return rows.num_rows
 
 
 def append_sync_error(
