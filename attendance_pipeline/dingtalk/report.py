@@ -19,7 +19,7 @@ people out over the client's worker pool.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, TypedDict
 
@@ -89,27 +89,19 @@ class ReportApi(DingTalkTransport):
         """One person's values of `column_ids` for each day of start..end."""
         out: list[ColumnValue] = []
         ids = sorted(set(int(i) for i in column_ids))
-        for chunk in chunks([str(i) for i in ids], MAX_COLUMNS_PER_CALL):
-            for first, last in _windows(REPORT_VALUES, start, end):
-                reply = self._legacy(
-                    REPORT_VALUES,
-                    "/topapi/attendance/getcolumnval",
-                    {
-                        "userid": userid,
-                        "column_id_list": ",".join(chunk),
-                        "from_date": _stamp(first),
-                        "to_date": _stamp(last),
-                    },
-                )
-                result = field(reply, "result", REPORT_VALUES, dict)
-                for item in field(result, "column_vals", REPORT_VALUES, list):
-                    vo = item.get("column_vo") if isinstance(item, dict) else None
-                    if not isinstance(vo, dict) or "id" not in vo:
-                        raise DingTalkBadReply(REPORT_VALUES, "a column lacks `column_vo.id`")
-                    cid = _whole(vo["id"], REPORT_VALUES, "column_vo.id")
-                    for day, value in _day_values(REPORT_VALUES, item, "column_vals", first, last):
-                        out.append(ColumnValue(userid=userid, work_date=day, column_id=cid,
-                                               value=value))  # fmt: skip
+        pages = self._report_pages(
+            REPORT_VALUES, "/topapi/attendance/getcolumnval", "column_id_list",
+            [str(i) for i in ids], MAX_COLUMNS_PER_CALL, userid, start, end,
+        )  # fmt: skip
+        for result, first, last in pages:
+            for item in field(result, "column_vals", REPORT_VALUES, list):
+                vo = item.get("column_vo") if isinstance(item, dict) else None
+                if not isinstance(vo, dict) or "id" not in vo:
+                    raise DingTalkBadReply(REPORT_VALUES, "a column lacks `column_vo.id`")
+                cid = _whole(vo["id"], REPORT_VALUES, "column_vo.id")
+                for day, value in _day_values(REPORT_VALUES, item, "column_vals", first, last):
+                    out.append(ColumnValue(userid=userid, work_date=day, column_id=cid,
+                                           value=value))  # fmt: skip
         return out
 
     def leave_values(
@@ -119,28 +111,40 @@ class ReportApi(DingTalkTransport):
         and types without leave are left out."""
         out: list[LeaveValue] = []
         names = sorted(set(leave_names))
-        for chunk in chunks(names, MAX_LEAVE_NAMES_PER_CALL):
-            for first, last in _windows(REPORT_LEAVE, start, end):
-                reply = self._legacy(
-                    REPORT_LEAVE,
-                    "/topapi/attendance/getleavetimebynames",
-                    {
-                        "userid": userid,
-                        "leave_names": ",".join(chunk),
-                        "from_date": _stamp(first),
-                        "to_date": _stamp(last),
-                    },
-                )
-                result = field(reply, "result", REPORT_LEAVE, dict)
-                for item in field(result, "columns", REPORT_LEAVE, list):
-                    vo = item.get("columnvo") if isinstance(item, dict) else None
-                    if not isinstance(vo, dict) or not isinstance(vo.get("name"), str):
-                        raise DingTalkBadReply(REPORT_LEAVE, "a column lacks `columnvo.name`")
-                    for day, hours in _day_values(REPORT_LEAVE, item, "columnvals", first, last):
-                        if hours:
-                            out.append(LeaveValue(userid=userid, work_date=day,
-                                                  leave_type=vo["name"], hours=hours))  # fmt: skip
+        pages = self._report_pages(
+            REPORT_LEAVE, "/topapi/attendance/getleavetimebynames", "leave_names",
+            names, MAX_LEAVE_NAMES_PER_CALL, userid, start, end,
+        )  # fmt: skip
+        for result, first, last in pages:
+            for item in field(result, "columns", REPORT_LEAVE, list):
+                vo = item.get("columnvo") if isinstance(item, dict) else None
+                if not isinstance(vo, dict) or not isinstance(vo.get("name"), str):
+                    raise DingTalkBadReply(REPORT_LEAVE, "a column lacks `columnvo.name`")
+                for day, hours in _day_values(REPORT_LEAVE, item, "columnvals", first, last):
+                    if hours:
+                        out.append(LeaveValue(userid=userid, work_date=day,
+                                              leave_type=vo["name"], hours=hours))  # fmt: skip
         return out
+
+    def _report_pages(
+        self,
+        api: str,
+        path: str,
+        list_param: str,
+        values: Sequence[str],
+        per_call: int,
+        userid: str,
+        start: date,
+        end: date,
+    ) -> Iterator[tuple[dict[str, Any], date, date]]:
+        """Each reply's `result` for one person, `values` split `per_call` at a time, and the
+        days split into the windows the API allows."""
+        for chunk in chunks(list(values), per_call):
+            for first, last in _windows(api, start, end):
+                body = {"userid": userid, list_param: ",".join(chunk),
+                        "from_date": _stamp(first), "to_date": _stamp(last)}  # fmt: skip
+                reply = self._legacy(api, path, body)
+                yield field(reply, "result", api, dict), first, last
 
     def report_rows(
         self,
