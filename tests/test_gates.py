@@ -243,6 +243,7 @@ def test_frames_read_back_from_the_lake_and_empty_partitions(month):
     empty = Month(
         calendar=month.calendar,
         previous_roster_rows=58,
+        report_diff=empty_frame(report_diff.REPORT_DIFF),
         **{name: empty_frame(schema) for name, schema in LAKE_SCHEMAS.items()},
     )
     failed = {name for name, r in all_gates(empty).items() if not r.passed}
