@@ -50,7 +50,7 @@ from attendance_pipeline.schemas import (
 from attendance_pipeline.simulators.dingtalk import DingTalkSimConfig, DingTalkSimulator
 from attendance_pipeline.simulators.pm.accounts import Directory
 from attendance_pipeline.vocabulary import Grain
-from attendance_pipeline.warehouse import ensure_table
+from attendance_pipeline.warehouse import replace_rows
 from tests.test_dingtalk_client import make_client
 
 CONFIG = Path(__file__).resolve().parent.parent / "config"
@@ -141,9 +141,14 @@ def _report_diff(
     """The month reconciled in DuckDB with DingTalk's report as the simulator serves it."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'Asia/Shanghai'")
-    ensure_table(con, "effective_hours", EFFECTIVE_HOURS)
-    con.register("_h", to_table(hours, EFFECTIVE_HOURS, "test"))
-    con.execute("INSERT INTO effective_hours BY NAME SELECT * FROM _h")
+    replace_rows(
+        con,
+        "effective_hours",
+        EFFECTIVE_HOURS,
+        to_table(hours, EFFECTIVE_HOURS, "test"),
+        "true",
+        [],
+    )
     con.register("roster", roster[["userid", "snapshot_date", "attendance_group_id"]])
     with sim.serve() as running:
         userids = sorted(hours["userid"].unique())

@@ -19,7 +19,7 @@ from attendance_pipeline.hours.calendar import WorkCalendar
 from attendance_pipeline.hours.engine import derive_effective_hours
 from attendance_pipeline.hours.rules import Rules
 from attendance_pipeline.schemas import EFFECTIVE_HOURS, to_table
-from attendance_pipeline.warehouse import ensure_table
+from attendance_pipeline.warehouse import replace_rows
 from tests.hours_cases import Company
 
 OCTOBER = ("2026-10-01", "2026-10-31")
@@ -45,10 +45,14 @@ def october(*, overtime: bool = True) -> Company:
 def publish(path: Path, frame: pd.DataFrame) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(path))
     con.execute("SET TimeZone = 'Asia/Shanghai'")
-    ensure_table(con, "effective_hours", EFFECTIVE_HOURS)
-    con.register("_rows", to_table(frame, EFFECTIVE_HOURS, "test"))
-    con.execute("INSERT INTO effective_hours BY NAME SELECT * FROM _rows")
-    con.unregister("_rows")
+    replace_rows(
+        con,
+        "effective_hours",
+        EFFECTIVE_HOURS,
+        to_table(frame, EFFECTIVE_HOURS, "test"),
+        "true",
+        [],
+    )
     return con
 
 

@@ -16,7 +16,7 @@ from attendance_pipeline.hours.calendar import WorkCalendar
 from attendance_pipeline.hours.engine import derive_effective_hours
 from attendance_pipeline.hours.rules import Rules
 from attendance_pipeline.schemas import EFFECTIVE_HOURS, to_table
-from attendance_pipeline.warehouse import ensure_table
+from attendance_pipeline.warehouse import replace_rows
 from tests.hours_cases import Company
 
 TOLERANCE = {"days": 0, "count": 0, "minutes": 5, "hours": 0.5}
@@ -40,10 +40,9 @@ def warehouse(path: Path) -> tuple[duckdb.DuckDBPyConnection, pd.DataFrame]:
     days = derive_effective_hours(*company().frames(), Rules(), WorkCalendar())
     con = duckdb.connect(str(path))
     con.execute("SET TimeZone = 'Asia/Shanghai'")
-    ensure_table(con, "effective_hours", EFFECTIVE_HOURS)
-    con.register("_rows", to_table(days, EFFECTIVE_HOURS, "test"))
-    con.execute("INSERT INTO effective_hours BY NAME SELECT * FROM _rows")
-    con.unregister("_rows")
+    replace_rows(
+        con, "effective_hours", EFFECTIVE_HOURS, to_table(days, EFFECTIVE_HOURS, "test"), "true", []
+    )
     return con, days
 
 
