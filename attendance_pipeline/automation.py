@@ -26,6 +26,7 @@ from attendance_pipeline.dagster_api import (
 )
 from attendance_pipeline.dingtalk.robot import send_markdown
 from attendance_pipeline.pipeline_config import load_pipeline_config
+from attendance_pipeline.refresh import stream_refresh
 from attendance_pipeline.settings import load_settings
 from attendance_pipeline.warehouse import record_sync_error
 
@@ -116,5 +117,5 @@ def definitions() -> dg.Definitions:
     return dg.Definitions(
         jobs=[sync_job, payroll_job],
         schedules=[daily_sync, corrections_sync],
-        sensors=[alert_on_run_failure],
+        sensors=[alert_on_run_failure, stream_refresh],
     )

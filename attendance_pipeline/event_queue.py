@@ -30,10 +30,20 @@ CREATE TABLE IF NOT EXISTS stream_events (
     deliveries   INTEGER NOT NULL DEFAULT 1,
     data         TEXT NOT NULL,
     processed_at TEXT,
-    run_key      TEXT
+    run_key      TEXT,
+    claimed_key  TEXT,
+    claimed_at   TEXT,
+    attempts     INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS stream_events_pending ON stream_events (processed_at, received_at);
 """
+# Columns added after the first release, for queues created before them.
+LATER_COLUMNS = {
+    "claimed_key": "TEXT",
+    "claimed_at": "TEXT",
+    "attempts": "INTEGER NOT NULL DEFAULT 0",
+}
+COLUMNS = "event_id, event_type, born_ms, data, deliveries, attempts"
 
 # What an approval event may change: its days are not in the event, so the person's recent and
 # coming days are refreshed (corrections reach back a week; plans look two weeks ahead).
@@ -48,6 +58,7 @@ class QueuedEvent:
     born_ms: int | None
     data: dict[str, Any]
     deliveries: int
+    attempts: int = 0
 
     def born_day(self) -> date:
         if self.born_ms is None:
@@ -105,6 +116,10 @@ class EventQueue:
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as con:
             con.executescript(SCHEMA)
+            have = {row[1] for row in con.execute("PRAGMA table_info(stream_events)")}
+            for name, kind in LATER_COLUMNS.items():
+                if name not in have:
+                    con.execute(f"ALTER TABLE stream_events ADD COLUMN {name} {kind}")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -145,28 +160,66 @@ class EventQueue:
         return new
 
     def pending(self, limit: int = 1000) -> list[QueuedEvent]:
-        """Unprocessed events, oldest first."""
-        with self._connect() as con:
-            rows = con.execute(
-                "SELECT event_id, event_type, born_ms, data, deliveries FROM stream_events "
-                "WHERE processed_at IS NULL ORDER BY received_at, event_id LIMIT ?",
-                [limit],
-            ).fetchall()
-        return [QueuedEvent(r[0], r[1], r[2], json.loads(r[3]), r[4]) for r in rows]
+        """Unprocessed events, oldest first (claimed by a run or not)."""
+        return self._select("processed_at IS NULL", [], limit)
 
-    def mark_processed(self, event_ids: Iterable[str], run_key: str) -> int:
-        ids = list(event_ids)
-        if not ids:
+    def unclaimed(self, limit: int = 1000) -> list[QueuedEvent]:
+        """Unprocessed events no run has been asked to cover yet, oldest first."""
+        return self._select("processed_at IS NULL AND claimed_key IS NULL", [], limit)
+
+    def claims(self) -> dict[str, list[QueuedEvent]]:
+        """Unprocessed events by the run key that claimed them."""
+        with self._connect() as con:
+            keys = [
+                r[0]
+                for r in con.execute(
+                    "SELECT DISTINCT claimed_key FROM stream_events "
+                    "WHERE processed_at IS NULL AND claimed_key IS NOT NULL ORDER BY 1"
+                )
+            ]
+        where = "processed_at IS NULL AND claimed_key = ?"
+        return {k: self._select(where, [k], None) for k in keys}
+
+    def claim(self, event_ids: Iterable[str], run_key: str) -> None:
+        """Record that the run `run_key` was requested to cover these events."""
+        self._update(
+            "SET claimed_key = ?, claimed_at = ? WHERE event_id = ? AND processed_at IS NULL",
+            [(run_key, now_in_china().isoformat(), i) for i in event_ids],
+        )
+
+    def release(self, run_key: str) -> int:
+        """The run `run_key` failed: its events wait for the next request (attempts + 1)."""
+        with self._connect() as con:
+            cur = con.execute(
+                "UPDATE stream_events SET claimed_key = NULL, claimed_at = NULL, "
+                "attempts = attempts + 1 WHERE claimed_key = ? AND processed_at IS NULL",
+                [run_key],
+            )
+        return cur.rowcount
+
+    def _select(self, where: str, params: list[Any], limit: int | None) -> list[QueuedEvent]:
+        sql = f"SELECT {COLUMNS} FROM stream_events WHERE {where} ORDER BY received_at, event_id"
+        if limit is not None:
+            sql, params = sql + " LIMIT ?", [*params, limit]
+        with self._connect() as con:
+            rows = con.execute(sql, params).fetchall()
+        return [QueuedEvent(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5]) for r in rows]
+
+    def _update(self, clause: str, rows: list[tuple[Any, ...]]) -> int:
+        if not rows:
             return 0
         with self._connect() as con:
             con.execute("BEGIN IMMEDIATE")
-            cur = con.executemany(
-                "UPDATE stream_events SET processed_at = ?, run_key = ? "
-                "WHERE event_id = ? AND processed_at IS NULL",
-                [(now_in_china().isoformat(), run_key, i) for i in ids],
-            )
+            cur = con.executemany(f"UPDATE stream_events {clause}", rows)
             con.execute("COMMIT")
         return cur.rowcount
+
+    def mark_processed(self, event_ids: Iterable[str], run_key: str) -> int:
+        now = now_in_china().isoformat()
+        return self._update(
+            "SET processed_at = ?, run_key = ? WHERE event_id = ? AND processed_at IS NULL",
+            [(now, run_key, i) for i in event_ids],
+        )
 
     def counts(self) -> dict[str, int]:
         with self._connect() as con:

@@ -26,6 +26,12 @@ from attendance_pipeline.dingtalk.records import (
 from attendance_pipeline.dingtalk.roster import pull_roster
 from attendance_pipeline.resources.dingtalk import DingTalkResource
 from attendance_pipeline.resources.warehouse import WarehouseResource
+from attendance_pipeline.targeted import (
+    ROSTER_TAG,
+    merge_users,
+    stored_partitions,
+    tagged_users,
+)
 
 INGEST: dict[str, Any] = {
     "partitions_def": DAILY,
@@ -47,6 +53,38 @@ def _client(context: dg.AssetExecutionContext, dingtalk: DingTalkResource) -> Di
             context.log.info(f"{api}: {done}/{total} batches (50 users x window) done")
 
     return dingtalk.client(progress=progress)
+
+
+def _targeted(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, asset: str
+) -> tuple[list[str], pd.DataFrame] | None:
+    """(users, stored partitions) when the run refreshes only some users (`targeted.py`) and
+    every day of the window is stored; None for a whole-company pull."""
+    users = tagged_users(context.run.tags)
+    if users is None:
+        return None
+    start, end = window_dates(context)
+    stored = stored_partitions(warehouse.lake_dir, asset, start, end)
+    if stored is None:
+        context.log.warning(
+            f"{asset}: a day of {start}..{end} was never synced; pulling everyone, not just "
+            f"the {len(users)} user(s) of the refresh"
+        )
+        return None
+    return users, stored
+
+
+def _users_to_pull(
+    roster: pd.DataFrame, targeted: tuple[list[str], pd.DataFrame] | None
+) -> list[str]:
+    everyone = sorted(roster["userid"].unique())
+    if targeted is None:
+        return everyone
+    return sorted(set(targeted[0]) & set(everyone))
+
+
+def _merged(fresh: pd.DataFrame, targeted: tuple[list[str], pd.DataFrame] | None) -> pd.DataFrame:
+    return fresh if targeted is None else merge_users(targeted[1], fresh, targeted[0])
 
 
 def _inside(frame: pd.DataFrame, start: date, end: date) -> pd.DataFrame:
@@ -88,6 +126,24 @@ def dingtalk_roster(
 ) -> Iterator[dg.Output[pd.DataFrame] | dg.AssetCheckResult]:
     start, end = window_dates(context)
     client = _client(context, dingtalk)
+    targeted = _targeted(context, warehouse, "dingtalk_roster")
+    if targeted is not None and context.run.tags.get(ROSTER_TAG) != "pull":
+        # A targeted refresh keeps the stored snapshots: no call, nobody's row changes.
+        stored = targeted[1]
+        context.log.info(f"roster: the stored snapshots of {start}..{end}, {len(stored)} rows")
+        meta.record(
+            context,
+            stored,
+            "snapshot_date",
+            window={"refreshed_users": len(targeted[0]), **_call_metadata(context, client)},
+            daily={"rows": meta.rows, "employees": meta.distinct("userid")},
+        )
+        yield dg.Output(stored)
+        previous = meta.partition_value(
+            context, "dingtalk_roster", start - timedelta(days=1), "employees"
+        )
+        yield check_result("dingtalk_roster", dingtalk_gates.roster_gate(stored, previous))
+        return
     pull = pull_roster(
         client,
         list(days(start, end)),
@@ -131,12 +187,16 @@ def dingtalk_roster(
     description="DingTalk attendance results: one row per scheduled check point (attendance/list).",
 )
 def raw_attendance(
-    context: dg.AssetExecutionContext, dingtalk: DingTalkResource, dingtalk_roster: pd.DataFrame
+    context: dg.AssetExecutionContext,
+    dingtalk: DingTalkResource,
+    warehouse: WarehouseResource,
+    dingtalk_roster: pd.DataFrame,
 ) -> Iterator[dg.Output[pd.DataFrame] | dg.AssetCheckResult]:
     start, end = window_dates(context)
-    userids = sorted(dingtalk_roster["userid"].unique())
+    targeted = _targeted(context, warehouse, "raw_attendance")
+    userids = _users_to_pull(dingtalk_roster, targeted)
     client = _client(context, dingtalk)
-    records = client.attendance(userids, start, end)
+    records = client.attendance(userids, start, end) if userids else []
     frame = attendance_frame(records, now_in_china())
     meta.record(
         context,
@@ -153,7 +213,7 @@ def raw_attendance(
         daily={"rows": meta.rows, "employees": meta.distinct("userid")},
     )
     # Rows DingTalk returned outside the window fail the gate and are not stored.
-    yield dg.Output(_inside(frame, start, end))
+    yield dg.Output(_merged(_inside(frame, start, end), targeted))
     yield check_result("raw_attendance", dingtalk_gates.raw_attendance_gate(frame, start, end))
 
 
@@ -165,12 +225,16 @@ def raw_attendance(
     "approval and day it overlaps.",
 )
 def raw_approvals(
-    context: dg.AssetExecutionContext, dingtalk: DingTalkResource, dingtalk_roster: pd.DataFrame
+    context: dg.AssetExecutionContext,
+    dingtalk: DingTalkResource,
+    warehouse: WarehouseResource,
+    dingtalk_roster: pd.DataFrame,
 ) -> Iterator[dg.Output[pd.DataFrame] | dg.AssetCheckResult]:
     start, end = window_dates(context)
-    userids = sorted(dingtalk_roster["userid"].unique())
+    targeted = _targeted(context, warehouse, "raw_approvals")
+    userids = _users_to_pull(dingtalk_roster, targeted)
     client = _client(context, dingtalk)
-    approvals = client.approvals(userids, start, end)
+    approvals = client.approvals(userids, start, end) if userids else []
     frame = approvals_frame(approvals, start, end, now_in_china())
     meta.record(
         context,
@@ -185,5 +249,5 @@ def raw_approvals(
         },
         daily={"rows": meta.rows, "approvals": meta.distinct("approve_id")},
     )
-    yield dg.Output(_inside(frame, start, end))
+    yield dg.Output(_merged(_inside(frame, start, end), targeted))
     yield check_result("raw_approvals", dingtalk_gates.raw_approvals_gate(frame, start, end))

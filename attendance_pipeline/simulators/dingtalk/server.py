@@ -20,6 +20,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -111,6 +112,7 @@ class DingTalkSimulator:
         self._today = cfg.today
         self._denied: set[str] = set()
         self._counts = {name: Tally() for name in COUNTERS}  # per counter: api -> calls
+        self._metered_users: Counter[str] = Counter()  # userid -> metered calls naming them
         self._tokens = Tokens(cfg.token_ttl_s)
         self._qps = QpsWindows(cfg.qps)
         self._quota = MonthlyQuota(cfg.monthly_quota)
@@ -289,10 +291,29 @@ class DingTalkSimulator:
             "month": month,
         }
 
+    def metered_users(self) -> dict[str, int]:
+        """userid -> how many served metered calls asked for that person's data."""
+        with self._lock:
+            return dict(self._metered_users)
+
+    def _note_users(self, body: bytes) -> None:
+        try:
+            parsed = json.loads(body or b"{}")
+        except ValueError:
+            return
+        if not isinstance(parsed, dict):
+            return
+        listed = parsed.get("userIdList") or parsed.get("userids") or parsed.get("userIds") or []
+        users = listed.split(",") if isinstance(listed, str) else listed
+        with self._lock:
+            self._metered_users.update(str(u) for u in users if u)
+
     def reset_calls(self) -> None:
         """Zero the per-API counters and the monthly metered-call counts (the quota)."""
         for tally in self._counts.values():
             tally.clear()
+        with self._lock:
+            self._metered_users.clear()
         self._quota.clear()
 
     def truth_attendance(
@@ -439,6 +460,7 @@ class DingTalkSimulator:
         if month is not None:
             if ok:
                 self._counts["metered"].bump(api)
+                self._note_users(body)
             else:
                 self._quota.release(month)
         return reply
