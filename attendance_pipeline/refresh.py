@@ -172,9 +172,10 @@ def evaluate(
                 counts["given_up"] += queue.mark_processed(ids, f"gave-up:{run_key}")
             else:
                 counts["released"] += queue.release(run_key)
-    refreshes, nothing = plan_refreshes(queue.unclaimed(), last_day, _synced_days(instance))
+    unclaimed = queue.unclaimed()
+    refreshes, nothing = plan_refreshes(unclaimed, last_day, _synced_days(instance))
     counts["processed"] += queue.mark_processed(nothing, "nothing-to-refresh")
-    attempts = {e.event_id: e.attempts for e in queue.unclaimed()}
+    attempts = {e.event_id: e.attempts for e in unclaimed}
     for refresh in refreshes:
         key = refresh.run_key(max(attempts.get(i, 0) for i in refresh.event_ids))
         queue.claim(refresh.event_ids, key)
