@@ -140,6 +140,10 @@ def test_a_late_bu_ka_reaches_the_pm_system_as_one_write_for_that_person_only(pi
     for asset, old in before.items():
         new = partition(settings, asset, day)
         pd.testing.assert_frame_equal(without(new, userid), without(old, userid))
+    # The roster's latest materialization still names the departments (for the reports).
+    roster = instance.get_latest_materialization_event(dg.AssetKey("dingtalk_roster"))
+    assert roster is not None and roster.asset_materialization is not None
+    assert roster.asset_materialization.metadata["departments"].value
     # The next tick sees the run succeeded: both events are processed, none is left.
     requests, counts = evaluate(queue, instance, SIM_TODAY)
     assert requests == [] and counts["processed"] == 2

@@ -127,44 +127,43 @@ def dingtalk_roster(
     start, end = window_dates(context)
     client = _client(context, dingtalk)
     targeted = _targeted(context, warehouse, "dingtalk_roster")
+    window: dict[str, Any]
     if targeted is not None and context.run.tags.get(ROSTER_TAG) != "pull":
-        # A targeted refresh keeps the stored snapshots: no call, nobody's row changes.
-        stored = targeted[1]
-        context.log.info(f"roster: the stored snapshots of {start}..{end}, {len(stored)} rows")
-        meta.record(
-            context,
-            stored,
-            "snapshot_date",
-            window={"refreshed_users": len(targeted[0]), **_call_metadata(context, client)},
-            daily={"rows": meta.rows, "employees": meta.distinct("userid")},
+        # A targeted refresh keeps the stored snapshots: no call, nobody's row changes. The
+        # department names carry over, so the reports keep them.
+        frame = targeted[1]
+        context.log.info(f"roster: the stored snapshots of {start}..{end}, {len(frame)} rows")
+        departments = dict(meta.department_names(context))
+        window = {"refreshed_users": len(targeted[0])}
+    else:
+        pull = pull_roster(
+            client,
+            list(days(start, end)),
+            now_in_china(),
+            Path(warehouse.lake_dir) / "dingtalk_roster",
+            warn=context.log.warning,
         )
-        yield dg.Output(stored)
-        previous = meta.partition_value(
-            context, "dingtalk_roster", start - timedelta(days=1), "employees"
+        frame, people, departments = (
+            pull.frame,
+            pull.frame.drop_duplicates("userid"),
+            pull.departments,
         )
-        yield check_result("dingtalk_roster", dingtalk_gates.roster_gate(stored, previous))
-        return
-    pull = pull_roster(
-        client,
-        list(days(start, end)),
-        now_in_china(),
-        Path(warehouse.lake_dir) / "dingtalk_roster",
-        warn=context.log.warning,
-    )
-    frame, people = pull.frame, pull.frame.drop_duplicates("userid")
-    meta.record(
-        context,
-        frame,
-        "snapshot_date",
-        window={
-            # Department names for the reports (read back with metadata.department_names).
-            "departments": dg.MetadataValue.json({str(k): v for k, v in pull.departments.items()}),
+        window = {
             "in_two_or_more_departments": int(people["dept_ids"].map(len).ge(2).sum()),
             "in_no_attendance_group": int(people["attendance_group_id"].isna().sum()),
             "leavers": pull.leavers,
             "leavers_in_window": dg.MetadataValue.json(
                 {k: str(v) for k, v in sorted(pull.last_work_dates.items())}
             ),
+        }
+    meta.record(
+        context,
+        frame,
+        "snapshot_date",
+        window={
+            # Department names for the reports (read back with metadata.department_names).
+            "departments": dg.MetadataValue.json({str(k): v for k, v in departments.items()}),
+            **window,
             "preview": meta.preview(
                 frame, ["snapshot_date", "userid", "name", "dept_ids", "title"]
             ),
