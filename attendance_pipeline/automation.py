@@ -7,6 +7,9 @@
 - `corrections_sync` at 03:40 re-pulls a trailing window (pipeline.yaml `corrections_days`,
   default 7) as one run, so 补卡, manager edits and late results reach the PM system; the
   diff-based push rewrites only what changed.
+- `availability` looks ahead: `team_availability` every morning at 07:30 (and, through the
+  `availability_on_events` sensor, minutes after an approval event); `availability_weekly`
+  every Friday at 16:00 also sends next week's absences to each team's group robot.
 - `alert_on_run_failure` records every failed run in `sync_errors` and, when
   `DINGTALK_ROBOT_WEBHOOK` (and `DINGTALK_ROBOT_SECRET` for 加签) is set, sends it to the group.
 """
@@ -26,7 +29,7 @@ from attendance_pipeline.dagster_api import (
 )
 from attendance_pipeline.dingtalk.robot import send_markdown
 from attendance_pipeline.pipeline_config import load_pipeline_config
-from attendance_pipeline.refresh import stream_refresh
+from attendance_pipeline.refresh import availability_on_events, stream_refresh
 from attendance_pipeline.settings import load_settings
 from attendance_pipeline.warehouse import record_sync_error
 
@@ -41,6 +44,17 @@ payroll_job = dg.define_asset_job(
     "payroll",
     selection=dg.AssetSelection.groups("finance"),
     description="Payroll months from the published effective hours.",
+)
+
+availability_job = dg.define_asset_job(
+    "availability",
+    selection=dg.AssetSelection.assets("team_availability"),
+    description="Who is away in the coming days (team_availability), looked up now.",
+)
+availability_weekly_job = dg.define_asset_job(
+    "availability_weekly",
+    selection=dg.AssetSelection.groups("availability"),
+    description="team_availability, then next week's absences to each team's group robot.",
 )
 
 
@@ -81,6 +95,32 @@ def corrections_sync(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     return window_request(context.scheduled_execution_time, days, "corrections")
 
 
+@dg.schedule(
+    cron_schedule="30 7 * * *",
+    execution_timezone="Asia/Shanghai",
+    job_name="availability",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="team_availability every morning at 07:30 China time.",
+)
+def daily_availability(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    day = context.scheduled_execution_time.astimezone(SHANGHAI).date()
+    return dg.RunRequest(run_key=f"availability-{day}", tags={"attendance/trigger": "daily"})
+
+
+@dg.schedule(
+    cron_schedule="0 16 * * 5",
+    execution_timezone="Asia/Shanghai",
+    job_name="availability_weekly",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Fridays at 16:00 China time: next week's absences to each team's group robot.",
+)
+def weekly_availability(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    day = context.scheduled_execution_time.astimezone(SHANGHAI).date()
+    return dg.RunRequest(
+        run_key=f"availability-weekly-{day}", tags={"attendance/trigger": "weekly"}
+    )
+
+
 @dg.run_failure_sensor(
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Failed runs (incl. failed blocking checks) → sync_errors and the DingTalk group.",
@@ -115,7 +155,7 @@ def alert_on_run_failure(context: dg.RunFailureSensorContext) -> None:
 def definitions() -> dg.Definitions:
     """The automation stage: jobs, schedules and sensors."""
     return dg.Definitions(
-        jobs=[sync_job, payroll_job],
-        schedules=[daily_sync, corrections_sync],
-        sensors=[alert_on_run_failure, stream_refresh],
+        jobs=[sync_job, payroll_job, availability_job, availability_weekly_job],
+        schedules=[daily_sync, corrections_sync, daily_availability, weekly_availability],
+        sensors=[alert_on_run_failure, stream_refresh, availability_on_events],
     )

@@ -13,7 +13,7 @@ from types import ModuleType
 import dagster as dg
 
 from attendance_pipeline import automation
-from attendance_pipeline.assets import delivery, dingtalk, finance, hours, warehouse
+from attendance_pipeline.assets import availability, delivery, dingtalk, finance, hours, warehouse
 from attendance_pipeline.assets.metadata import with_column_schemas
 from attendance_pipeline.assets.partitions import with_partitions
 from attendance_pipeline.resources import build_resources
@@ -26,6 +26,7 @@ STAGES: dict[str, ModuleType] = {
     "hours": hours,
     "finance": finance,
     "delivery": delivery,
+    "availability": availability,
 }
 
 

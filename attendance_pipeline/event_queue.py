@@ -180,6 +180,17 @@ class EventQueue:
         where = "processed_at IS NULL AND claimed_key = ?"
         return {k: self._select(where, [k], None) for k in keys}
 
+    def newest(self, event_types: Iterable[str]) -> int:
+        """The queue position (SQLite rowid) of the newest stored event of these types; 0 if
+        none. Positions only grow, so a sensor cursor can tell new events from seen ones."""
+        types = list(event_types)
+        marks = ", ".join("?" for _ in types)
+        with self._connect() as con:
+            row = con.execute(
+                f"SELECT max(rowid) FROM stream_events WHERE event_type IN ({marks})", types
+            ).fetchone()
+        return int(row[0] or 0)
+
     def claim(self, event_ids: Iterable[str], run_key: str) -> None:
         """Record that the run `run_key` was requested to cover these events."""
         self._update(

@@ -14,6 +14,10 @@ sensor:
 
 Events claimed by a run carry its run key until it finishes, so a sensor that crashes mid-tick,
 or a daemon restart, asks again for the same run instead of losing or repeating the refresh.
+
+A second sensor, `availability_on_events`, reads the same queue without claiming anything: a new
+approval, schedule or roster event asks for one `availability` run, so a leave approved (or
+revoked) for next week shows in `team_availability` within a minute.
 """
 
 from __future__ import annotations
@@ -35,6 +39,13 @@ from attendance_pipeline.targeted import ROSTER_TAG, TRIGGER_TAG, users_tag
 MAX_ATTEMPTS = 3
 MAX_USERS_PER_RUN = 200
 QUEUE_FILE = "events.sqlite"
+# Events that can change who is away in the coming days.
+AVAILABILITY_EVENTS = (
+    "bpms_instance_change",
+    "bpms_task_change",
+    "attendance_schedule_change",
+    *ROSTER_EVENTS,
+)
 RUN_KEY_TAG = "dagster/run_key"
 
 
@@ -203,3 +214,32 @@ def stream_refresh(
         return dg.SkipReason("no new events")
     context.log.info(f"stream events: {counts}")
     return dg.SensorResult(run_requests=requests)
+
+
+def availability_request(queue: EventQueue, cursor: str | None) -> tuple[dg.RunRequest | None, str]:
+    """(a run of `availability` if events arrived since `cursor`, the new cursor)."""
+    newest = queue.newest(AVAILABILITY_EVENTS)
+    seen = int(cursor) if cursor and cursor.isdigit() else 0
+    if newest <= seen:
+        return None, str(seen)
+    request = dg.RunRequest(
+        run_key=f"availability-events-{newest}", tags={TRIGGER_TAG: "stream-availability"}
+    )
+    return request, str(newest)
+
+
+@dg.sensor(
+    job_name="availability",
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="A new approval, schedule or roster event (attendance-pipeline listen) → one "
+    "availability run, so team_availability follows approvals and revocations in minutes.",
+)
+def availability_on_events(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+    path = load_settings(env_file=None).data_dir / QUEUE_FILE
+    if not path.exists():
+        return dg.SkipReason(f"no event queue at {path}: attendance-pipeline listen has not run")
+    request, cursor = availability_request(EventQueue(path), context.cursor)
+    if request is None:
+        return dg.SkipReason("no new approval, schedule or roster event")
+    return dg.SensorResult(run_requests=[request], cursor=cursor)

@@ -196,6 +196,29 @@ RECONCILIATION = pa.schema(
     ]
 )
 
+# Who is away (availability.py): one row per person per day of the next days; replaced whole.
+TEAM_AVAILABILITY = pa.schema(
+    [
+        ("as_of", pa.date32()),
+        ("work_date", pa.date32()),
+        ("weekday", pa.string()),  # 周一..周日
+        ("userid", pa.string()),
+        ("name", pa.string()),
+        ("dept_id", pa.int64()),  # the person's first department
+        ("day_type", pa.string()),  # workday | restday | holiday
+        ("planned_hours", pa.float64()),
+        ("leave_hours", pa.float64()),
+        ("trip_hours", pa.float64()),
+        ("available_hours", pa.float64()),
+        ("status", pa.string()),  # available | partly_away | away | rest | left
+        ("reason", pa.string()),  # why not available, e.g. "全天年假", "下午出差"; "" if available
+        ("source", pa.string()),  # dingtalk_schedule | calendar.csv | chinese_calendar | weekdays
+        ("approve_ids", pa.list_(pa.string())),
+        ("pulled_at", TS),
+    ]
+)
+
+
 # Every failed external call or rejected row (README: The warehouse); no secrets in messages.
 SYNC_ERRORS = pa.schema(
     [
@@ -219,6 +242,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     "worklog_plan": WORKLOG_PLAN,
     "pushed_worklogs": PUSHED_WORKLOGS,
     "worklog_reconciliation": RECONCILIATION,
+    "team_availability": TEAM_AVAILABILITY,
 }
 
 

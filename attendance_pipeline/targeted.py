@@ -66,6 +66,28 @@ def stored_partitions(lake_dir: str, asset: str, start: date, end: date) -> pd.D
     return pd.concat(non_empty, ignore_index=True)
 
 
+def latest_snapshot(
+    lake_dir: str, asset: str, on_or_before: date
+) -> tuple[date, pd.DataFrame] | None:
+    """The latest stored partition of `asset` on or before the day, with its day; None if none."""
+    folder = UPath(lake_dir) / asset
+    if not folder.exists():
+        return None
+    stored = []
+    for path in folder.iterdir():
+        try:
+            day = date.fromisoformat(path.name.removesuffix(".parquet"))
+        except ValueError:
+            continue
+        if path.name.endswith(".parquet") and day <= on_or_before:
+            stored.append((day, path))
+    if not stored:
+        return None
+    day, path = max(stored)
+    with path.open("rb") as handle:
+        return day, pq.read_table(handle).to_pandas()
+
+
 def merge_users(stored: pd.DataFrame, fresh: pd.DataFrame, users: Iterable[str]) -> pd.DataFrame:
     """`stored` with the rows of `users` replaced by `fresh` (which holds only those users)."""
     wanted = set(users)

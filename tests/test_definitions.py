@@ -70,7 +70,9 @@ def test_every_asset_belongs_to_its_stage_and_the_jobs_select_by_stage():
             for key in asset.keys:
                 assert snapshot["assets"][key.to_user_string()]["group"] == module_stage
     daily = {
-        k for k, a in snapshot["assets"].items() if a["group"] != "finance" and a["executable"]
+        k
+        for k, a in snapshot["assets"].items()
+        if a["group"] not in ("finance", "availability") and a["executable"]
     }
     assert {k for k, a in snapshot["assets"].items() if not a["executable"]} == {
         "held_back",
@@ -81,6 +83,8 @@ def test_every_asset_belongs_to_its_stage_and_the_jobs_select_by_stage():
     assert snapshot["jobs"]["payroll"] == [
         "dingtalk_report", "dingtalk_report_diff", "payroll_monthly"
     ]  # fmt: skip
+    assert snapshot["jobs"]["availability"] == ["team_availability"]
+    assert snapshot["jobs"]["availability_weekly"] == ["availability_notice", "team_availability"]
 
 
 def test_the_settings_decide_the_first_partition(monkeypatch):

@@ -3,7 +3,7 @@
 Results are cut to the contract's limits (50 users x 7 days), paged until `hasMore` is false and
 de-duplicated by `id`. Groups (`docs/dingtalk.md` gives every parameter and where its name comes
 from): `attendance_group_map` pages legacy `getsimplegroups` and each group's
-`group/memberusers/list`.
+`group/memberusers/list`. Planned shifts: `schedules` pages legacy `listschedule` for one day.
 """
 
 from __future__ import annotations
@@ -19,12 +19,15 @@ from attendance_pipeline.dingtalk.transport import (
     ATTENDANCE_LIST,
     GROUP_MEMBERS,
     GROUPS_LIST,
+    SCHEDULE_LIST,
     DingTalkTransport,
     field,
     unique_by,
 )
 
 log = logging.getLogger(__name__)
+
+SCHEDULE_PAGE = 200  # listschedule `size`: documented maximum and default
 
 
 class AttendanceApi(DingTalkTransport):
@@ -59,6 +62,33 @@ class AttendanceApi(DingTalkTransport):
             groups.extend(page)
             if not result.get("has_more") or not page:
                 return groups
+            offset += size
+
+    def schedules(self, day: date) -> list[dict[str, Any]]:
+        """The company's planned check points of `day` (legacy `listschedule`, offset/size
+        pages of 200): userid, check_type, plan_check_time, group_id, class_id, ... A person
+        with no entry has no shift that day; fixed groups are planned only 15 days ahead."""
+        plans: list[dict[str, Any]] = []
+        offset, size = 0, SCHEDULE_PAGE
+        while True:
+            reply = self._legacy(
+                SCHEDULE_LIST,
+                "/topapi/attendance/listschedule",
+                {"workDate": dingtalk_date_string(day), "offset": offset, "size": size},
+            )
+            result = field(reply, "result", SCHEDULE_LIST, dict)
+            page = result.get("schedules") or []
+            if not isinstance(page, list):
+                raise DingTalkBadReply(SCHEDULE_LIST, "`result.schedules` is not a list")
+            for plan in page:
+                missing = {"userid", "check_type", "plan_check_time"} - set(plan)
+                if missing:
+                    raise DingTalkBadReply(
+                        SCHEDULE_LIST, f"a schedule has no {', '.join(sorted(missing))}"
+                    )
+            plans.extend(page)
+            if not result.get("has_more") or not page:
+                return plans
             offset += size
 
     def attendance_group_members(self, group_id: int, op_user_id: str) -> list[str]:

@@ -56,6 +56,10 @@ APPROVALS_QUERY = "attendance/approvals/query"
 # Response; the new SDK has only the new-host twin GetSimpleGroups, whose paging it leaves open).
 GROUPS_LIST = "attendance/getsimplegroups"
 GROUP_MEMBERS = "attendance/group/memberusers/list"
+# Planned shifts of one day, whole company (legacy OapiAttendanceListscheduleRequest: workDate,
+# offset, size <= 200; result.schedules[] with plan_id, check_type, userid, class_id,
+# class_setting_id, plan_check_time "yyyy-MM-dd HH:mm:ss", group_id; result.has_more).
+SCHEDULE_LIST = "attendance/listschedule"
 # HR (智能人事) dismissions, new host: alibabacloud_dingtalk.hrm_1_0 QueryDismissionStaffIdList
 # (GET, query maxResults/nextToken; body userIdList/hasMore/nextToken) and
 # QueryHrmEmployeeDismissionInfo (GET, query userIdList as a JSON array; body result[] of
@@ -70,7 +74,7 @@ REPORT_APIS = frozenset(
     {"attendance/getattcolumns", "attendance/getcolumnval", "attendance/getleavetimebynames"}
 )
 METERED_APIS = frozenset(
-    {ATTENDANCE_LIST, APPROVALS_QUERY, GROUPS_LIST, GROUP_MEMBERS, *REPORT_APIS}
+    {ATTENDANCE_LIST, APPROVALS_QUERY, GROUPS_LIST, GROUP_MEMBERS, SCHEDULE_LIST, *REPORT_APIS}
 )
 # The console names of the permissions (the SDK does not name them: assumption, docs/dingtalk.md).
 HRM_PERMISSION = "智能人事-员工花名册/离职信息读权限 (HRM read)"

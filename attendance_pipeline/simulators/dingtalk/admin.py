@@ -71,7 +71,8 @@ class Truth:
 
 def admin_routes(sim: DingTalkSimulator) -> AdminRoutes[Reply]:
     """calls, reset-calls, clock, faults, expire-tokens (shared), deny, allow, unban,
-    report-drift, stream (GET; POST stream/drop, stream/publish, stream/advance), truth/*."""
+    report-drift, stream (GET; POST stream/drop, stream/publish, stream/advance), approve and
+    revoke (a future leave or trip, pushed as a Stream event), truth/*."""
     admin = AdminRoutes(json_reply)
     admin.add_controls(
         calls=sim.calls,
@@ -95,6 +96,9 @@ def admin_routes(sim: DingTalkSimulator) -> AdminRoutes[Reply]:
         "stream/advance",
         lambda _q, p: {"eventIds": sim.advance(date.fromisoformat(str(p["today"])))},
     )
+    admin.add("POST", "approve", lambda _q, p: _approve(sim, p))
+    admin.add("POST", "revoke", lambda _q, p: _revoke(sim, p))
+    admin.add("GET", "truth/schedules", lambda q, _p: sim.truth_schedules(_day(q)))
     admin.add("GET", "truth/users", lambda _q, _p: sim.truth_users())
     admin.add("GET", "truth/departments", lambda _q, _p: sim.truth_departments())
     admin.add("GET", "truth/groups", lambda _q, _p: sim.truth_groups())
@@ -112,6 +116,35 @@ def _publish(sim: DingTalkSimulator, payload: dict[str, Any]) -> dict[str, str]:
         raise ValueError('give {"eventType": "bpms_instance_change", "data": {...}}')
     event_id = payload.get("eventId")
     return {"eventId": sim.stream.publish(kind, data, event_id=event_id and str(event_id))}
+
+
+def _approve(sim: DingTalkSimulator, payload: dict[str, Any]) -> dict[str, Any]:
+    """``{"userid", "date": "YYYY-MM-DD", "subType": "年假", "half": ""|"AM"|"PM",
+    "bizType": 3|2}`` → the approval as the approvals query has it."""
+    userid, day = payload.get("userid"), payload.get("date")
+    if not isinstance(userid, str) or not isinstance(day, str):
+        raise ValueError('give {"userid": "...", "date": "YYYY-MM-DD"}')
+    return sim.approve(
+        userid,
+        date.fromisoformat(day),
+        str(payload.get("subType", "年假")),
+        str(payload.get("half", "")),
+        int(payload.get("bizType", 3)),
+    )
+
+
+def _revoke(sim: DingTalkSimulator, payload: dict[str, Any]) -> dict[str, bool]:
+    """``{"approveId", "userId", "bizType", ...}``: an approval ``approve`` answered."""
+    if not isinstance(payload.get("approveId"), str):
+        raise ValueError('give the approval /_sim/approve answered ({"approveId": ...})')
+    sim.revoke(payload)
+    return {"ok": True}
+
+
+def _day(query: dict[str, str]) -> date:
+    if "date" not in query:
+        raise ValueError("give ?date=YYYY-MM-DD")
+    return date.fromisoformat(query["date"])
 
 
 def _permission(change: Callable[[str], None], payload: dict[str, Any]) -> dict[str, bool]:

@@ -1,6 +1,7 @@
 """The attendance APIs (all metered): ``attendance/list`` (results), ``attendance/listRecord``
-(punches), and the attendance groups: ``getsimplegroups`` and ``group/memberusers/list``.
-Work dates older than ``history_days`` are silently not served."""
+(punches), the attendance groups (``getsimplegroups`` and ``group/memberusers/list``) and the
+planned shifts of a day (``listschedule``). Work dates older than ``history_days`` are silently
+not served; fixed-shift groups' plans only 15 days ahead, as DingTalk documents."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ from attendance_pipeline.simulators.dingtalk.protocol import (
 MAX_ATTENDANCE_LIMIT = 50
 MAX_ATTENDANCE_DAYS = 7
 MAX_GROUP_PAGE = 10  # getsimplegroups `size` (documented maximum 10)
+MAX_SCHEDULE_PAGE = 200  # listschedule `size` (documented maximum and default 200)
+SCHEDULE_DAYS_AHEAD = 15  # "固定班制只能查到未来15天的排班信息"
 GROUP_MEMBER_PAGE = 100  # memberusers/list rows per page: assumption (no size parameter)
 
 
@@ -40,6 +43,7 @@ class AttendanceApi(CompanyApi):
                 "metered",
                 self._group_member_users,
             ),
+            Route("/topapi/attendance/listschedule", "POST", "metered", self._list_schedule),
         ]
 
     def _list(self, req: Request) -> Reply:
@@ -134,3 +138,21 @@ class AttendanceApi(CompanyApi):
         if has_more:
             result["cursor"] = cursor + GROUP_MEMBER_PAGE
         return ok_result(req, result)
+
+    def _list_schedule(self, req: Request) -> Reply:
+        """Legacy ``POST /topapi/attendance/listschedule`` ``{workDate, offset, size}``: the
+        company's planned check points of one day (only the date part of ``workDate`` counts)."""
+        body = req.json_object()
+        day = parse_work_date(body.get("workDate"), "workDate")
+        offset = int_param(body.get("offset", 0), "offset")
+        size = int_param(body.get("size", MAX_SCHEDULE_PAGE), "size")
+        if offset < 0:
+            raise BadParam("offset must be >= 0")
+        if not 1 <= size <= MAX_SCHEDULE_PAGE:
+            raise BadParam(f"size must be 1..{MAX_SCHEDULE_PAGE}")
+        today = self._today()
+        served = today - timedelta(days=self._history_days) <= day
+        served = served and day <= today + timedelta(days=SCHEDULE_DAYS_AHEAD)
+        plans = self.company.schedules(day) if served else []
+        page = plans[offset : offset + size]
+        return ok_result(req, {"has_more": offset + size < len(plans), "schedules": page})

@@ -223,6 +223,37 @@ class DingTalkSimulator:
             )
         return ids
 
+    def approve(
+        self,
+        userid: str,
+        day: date,
+        sub_type: str = "年假",
+        half: str = "",
+        biz_type: int = 3,
+        publish: bool = True,
+    ) -> dict[str, Any]:
+        """An employee's leave (biz_type 3, ``sub_type`` its type) or trip (2) on ``day``, whole
+        (``half`` "") or half ("AM"/"PM"), approved now: the approvals query returns it from the
+        current clock on, and with ``publish`` a ``bpms_instance_change`` finish is pushed.
+        Answers the approval as the approvals query has it."""
+        with self._lock:
+            appr = self.company.add_approval(
+                userid, day, biz_type=biz_type, sub_type=sub_type, half=half,
+                visible_from=self._today,
+            )  # fmt: skip
+        found = appr.to_api()
+        if publish:
+            self.publish_approval(found)
+        return found
+
+    def revoke(self, approval: dict[str, Any], publish: bool = True) -> None:
+        """Revoke (撤销) an approval: the approvals query no longer returns it, and with
+        ``publish`` a ``bpms_instance_change`` terminate is pushed."""
+        with self._lock:
+            self.company.revoke_approval(str(approval["approveId"]))
+        if publish:
+            self.publish_approval(approval, "terminate")
+
     def set_faults(
         self,
         busy: float = 0.0,
@@ -355,6 +386,10 @@ class DingTalkSimulator:
                 out.append({**row, "leave": report.leave})
                 d += timedelta(days=1)
         return out
+
+    def truth_schedules(self, day: date) -> list[dict[str, Any]]:
+        """The planned check points ``listschedule`` has for ``day`` (ignoring its horizon)."""
+        return self.company.schedules(day)
 
     def truth_departments(self) -> list[dict[str, Any]]:
         return self.company.departments()

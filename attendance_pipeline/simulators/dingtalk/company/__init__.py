@@ -37,6 +37,7 @@ from attendance_pipeline.simulators.dingtalk.company.draws import (
     ROOT_DEPT_ID,
     SHANGHAI,
     Draw,
+    fmt_minute,
     local_midnight_ms,
 )
 from attendance_pipeline.simulators.dingtalk.company.groups import (
@@ -89,6 +90,10 @@ class Company:
             self._calendar,
             ApprovalMaker(seed, self._calendar),
         )
+        # Approvals added and revoked through the simulator's control API (``add_approval``,
+        # ``revoke_approval``): the approvals query follows them; attendance results do not.
+        self._added: dict[str, Approval] = {}
+        self._revoked: set[str] = set()
 
     # ---------------------------------------------------------------- org chart and roster
 
@@ -277,7 +282,87 @@ class Company:
             if d >= d_to:
                 break
             d = min(d + timedelta(days=7), d_to)
-        return [a for a in found if today >= a.visible_from and a.start_ms <= hi and a.end_ms >= lo]
+        found.extend(a for a in list(self._added.values()) if a.userid == userid)
+        return [
+            a
+            for a in found
+            if today >= a.visible_from
+            and a.start_ms <= hi
+            and a.end_ms >= lo
+            and a.approve_id not in self._revoked
+        ]
+
+    def add_approval(
+        self,
+        userid: str,
+        day: date,
+        *,
+        biz_type: int = 3,
+        sub_type: str = "年假",
+        half: str = "",
+        visible_from: date,
+    ) -> Approval:
+        """Approve a whole-day (``half`` "") or half-day ("AM"/"PM") leave (biz_type 3) or trip
+        (biz_type 2) on ``day``, visible from ``visible_from``; answers the approval."""
+        if userid not in self._index:
+            raise ValueError(f"no such userid: {userid}")
+        if half not in ("", "AM", "PM"):
+            raise ValueError("half must be '', 'AM' or 'PM'")
+        if biz_type not in (2, 3):
+            raise ValueError("biz_type must be 2 (trip) or 3 (leave)")
+        serial = len(self._added)
+        kind = f"added-{serial}"
+        maker = ApprovalMaker(self.seed, self._calendar)
+        tag = "请假" if biz_type == 3 else "出差"
+        appr = maker.make(
+            userid,
+            kind,
+            day,
+            biz_type=biz_type,
+            tag=tag,
+            sub_type=sub_type if biz_type == 3 else "",
+            unit="halfDay" if half else "day",
+            begin=(day, half),
+            end=(day, half),
+            visible_from=visible_from,
+        )
+        self._added[appr.approve_id] = appr
+        return appr
+
+    def revoke_approval(self, approve_id: str) -> None:
+        """The approval is revoked (撤销): the approvals query no longer returns it."""
+        self._revoked.add(approve_id)
+
+    def schedules(self, d: date) -> list[dict[str, Any]]:
+        """Legacy ``listschedule``-shaped planned check points of day ``d`` (OnDuty, OffDuty per
+        person in a group who is employed that day and has a shift: statutory workdays in the
+        simulated fixed groups), ordered by userid. Rest days have no entries."""
+        if not self._calendar.is_workday(d):
+            return []
+        out: list[dict[str, Any]] = []
+        day_slot = (d - ID_EPOCH).days
+        for idx, u in enumerate(self._users):
+            group = self._group[idx]
+            last = self._last_day[idx]
+            if group is None or d < self._hired[idx] or (last is not None and d > last):
+                continue
+            for ct, (check_type, minute) in enumerate(
+                (("OnDuty", group.on_minute), ("OffDuty", group.off_minute))
+            ):
+                key = (idx * ID_DAYS + day_slot) * 2 + ct
+                out.append(
+                    {
+                        "plan_id": 50_000_000_000 + key,
+                        "check_type": check_type,
+                        "userid": u["userid"],
+                        "class_id": group.class_id,
+                        "class_setting_id": group.class_id + 1_000,
+                        "plan_check_time": f"{fmt_minute(d, minute)}:00",
+                        "group_id": group.group_id,
+                    }
+                )
+        out.sort(key=lambda r: (r["userid"], r["check_type"] != "OnDuty"))
+        return out
 
     def approvals_for(
         self, userid: str, d_from: date, d_to: date, today: date
