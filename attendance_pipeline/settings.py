@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 
 from dotenv import load_dotenv
+from upath import UPath
 
 SIM_DINGTALK_URL = "http://127.0.0.1:8701"
 SIM_PM_URL = "http://127.0.0.1:8702"
@@ -34,10 +35,16 @@ class Settings:
     uses_simulator: bool
     partitions_start: date
     pm_simulator_url: str = SIM_PM_URL
+    lake_url: str | None = None  # ATTENDANCE_LAKE_URL, e.g. s3://bucket/prefix; None: data/lake
 
     @property
-    def lake_dir(self) -> Path:
-        return self.data_dir / "lake"
+    def lake_dir(self) -> UPath:
+        """The lake's root: a local folder (a `pathlib.Path` too) or an object-store URL."""
+        return UPath(self.lake_url) if self.lake_url else UPath(self.data_dir / "lake")
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.data_dir / "reports"
 
     @property
     def warehouse_path(self) -> Path:
@@ -66,4 +73,30 @@ def load_settings(env_file: str | os.PathLike[str] | None = ".env") -> Settings:
         uses_simulator=uses_simulator,
         partitions_start=start,
         pm_simulator_url=os.environ.get("PM_SIMULATOR_URL", SIM_PM_URL),
+        lake_url=lake_url(os.environ.get("ATTENDANCE_LAKE_URL", "")),
     )
+
+
+def lake_url(text: str) -> str | None:
+    """`ATTENDANCE_LAKE_URL` checked: empty → None (the local `data/lake`); a local path, or a
+    URL whose protocol fsspec can open (s3:// needs s3fs, installed with the project)."""
+    text = text.strip()
+    if not text:
+        return None
+    if "://" not in text:
+        return str(Path(text).resolve())
+    protocol = text.split("://", 1)[0]
+    try:
+        import fsspec
+
+        fsspec.get_filesystem_class(protocol)
+    except (ImportError, ValueError) as exc:
+        raise ValueError(
+            f"environment variable ATTENDANCE_LAKE_URL: no filesystem for {protocol}:// "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
+    if not text.split("://", 1)[1].strip("/"):
+        raise ValueError(
+            "environment variable ATTENDANCE_LAKE_URL: give a bucket (s3://bucket/prefix)"
+        )
+    return text.rstrip("/")

@@ -6,6 +6,7 @@ while when another process holds the lock; readers open the file `read_only=True
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+from upath import UPath
 
 # Pinned view columns (README: The warehouse). The roster view leaves out e-mail and mobile:
 # they are kept in the lake for identity matching only.
@@ -39,9 +41,16 @@ LAKE_VIEWS: dict[str, tuple[str, str]] = {
 
 @contextmanager
 def connect(
-    path: Path, *, read_only: bool = False, lock_timeout_s: float = 120.0
+    path: Path,
+    *,
+    read_only: bool = False,
+    lock_timeout_s: float = 120.0,
+    lake: str | os.PathLike[str] | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the warehouse, waiting up to `lock_timeout_s` while another process writes."""
+    """Open the warehouse, waiting up to `lock_timeout_s` while another process writes.
+
+    With `lake` on an object store (`s3://…`), its fsspec filesystem is registered on the
+    connection, so the views over the lake read it (credentials from the environment)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + lock_timeout_s
     delay = 0.05
@@ -56,6 +65,7 @@ def connect(
             delay = min(1.0, delay * 2)
     try:
         con.execute("SET TimeZone = 'Asia/Shanghai'")
+        register_lake(con, lake)
         yield con
     finally:
         con.close()
@@ -67,7 +77,18 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None
     return rows[0][0] if rows else None
 
 
-def refresh_lake_views(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> dict[str, int]:
+def register_lake(con: duckdb.DuckDBPyConnection, lake: str | os.PathLike[str] | None) -> None:
+    """Let DuckDB read a lake on an object store through its fsspec filesystem (DuckDB's own
+    httpfs extension would be downloaded at run time; fsspec is installed with the project)."""
+    if lake is None:
+        return
+    root = UPath(lake)
+    if root.protocol in ("", "file", "local"):
+        return
+    con.register_filesystem(root.fs)
+
+
+def refresh_lake_views(con: duckdb.DuckDBPyConnection, lake_dir: UPath) -> dict[str, int]:
     """(Re)create the views over the lake's Parquet partitions; returns rows per view.
 
     A view whose asset has no partition yet is skipped (DuckDB cannot glob zero files).

@@ -25,7 +25,7 @@ from attendance_pipeline.simulators.dingtalk import (
 )
 from attendance_pipeline.simulators.pm import PMSimConfig, PMSimulator
 
-pytest_plugins = ["tests.redmine_fixture", "tests.postgres_fixture"]
+pytest_plugins = ["tests.redmine_fixture", "tests.postgres_fixture", "tests.s3_fixture"]
 
 
 @pytest.fixture

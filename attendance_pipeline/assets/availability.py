@@ -83,7 +83,7 @@ def team_availability(
     table = to_table(frame, TEAM_AVAILABILITY, "asset team_availability")
     with warehouse.connect() as con:
         replace_rows(con, "team_availability", TEAM_AVAILABILITY, table, "TRUE", [])
-    report = _write_report(Path(warehouse.lake_dir).parent, frame, as_of)
+    report = _write_report(warehouse.data_dir(), frame, as_of)
     monday, sunday = availability.next_week(as_of)
     next_days = pd.to_datetime(frame["work_date"]).dt.date
     week = frame[(next_days >= monday) & (next_days <= sunday)]

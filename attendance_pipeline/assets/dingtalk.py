@@ -6,11 +6,11 @@ run; the lake IO manager splits the returned frame into daily Parquet partitions
 
 from collections.abc import Iterator
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pandas as pd
+from upath import UPath
 
 from attendance_pipeline.assets import metadata as meta
 from attendance_pipeline.assets.partitions import DAILY, window_dates
@@ -140,7 +140,7 @@ def dingtalk_roster(
             client,
             list(days(start, end)),
             now_in_china(),
-            Path(warehouse.lake_dir) / "dingtalk_roster",
+            UPath(warehouse.lake_dir) / "dingtalk_roster",
             warn=context.log.warning,
         )
         frame, people, departments = (

@@ -3,7 +3,6 @@ monthly report beside them."""
 
 from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 
 import dagster as dg
 
@@ -55,7 +54,7 @@ def payroll_monthly(
         days = con.execute(
             "SELECT * FROM effective_hours WHERE strftime(work_date, '%Y-%m') = ?", [month]
         ).df()
-    data_dir = Path(warehouse.lake_dir).parent
+    data_dir = warehouse.data_dir()
     report = write_report(
         data_dir / "reports" / f"hr-hours-{month}.html",
         days,

@@ -6,7 +6,6 @@ employee-day keeps what was published before and is listed in `held_back`."""
 
 from collections.abc import Iterator, Mapping
 from datetime import date, timedelta
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -126,7 +125,7 @@ def _weekly_reports(
     names: Mapping[int, str],
 ) -> dict[str, dg.MetadataValue]:
     """Refresh the team-hours report of every ISO week the window touches (for PMs)."""
-    data_dir = Path(warehouse.lake_dir).parent
+    data_dir = warehouse.data_dir()
     links: dict[str, dg.MetadataValue] = {}
     first = start - timedelta(days=start.weekday())
     mondays = [first + timedelta(days=7 * i) for i in range((end - first).days // 7 + 1)]

@@ -3,9 +3,8 @@
 graph shows who writes them and the UI shows their columns (`held_back`, `worklog_ledger`,
 `sync_errors`; each write is reported as a materialization by the step that made it)."""
 
-from pathlib import Path
-
 import dagster as dg
+from upath import UPath
 
 from attendance_pipeline.assets import metadata as meta
 from attendance_pipeline.assets.partitions import DAILY, window_dates
@@ -62,7 +61,7 @@ def lake_views(
 ) -> dg.MaterializeResult:
     start, end = window_dates(context)
     with warehouse.connect() as con:
-        totals = refresh_lake_views(con, Path(warehouse.lake_dir))
+        totals = refresh_lake_views(con, UPath(warehouse.lake_dir))
         in_window = {
             view: int(
                 scalar(

@@ -10,11 +10,11 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
+from upath import UPath
 
 from attendance_pipeline.china_time import (
     SHANGHAI,
@@ -107,7 +107,7 @@ def roster_frame(
     return frame
 
 
-def stored_roster_users(folder: Path, userids: Iterable[str]) -> dict[str, dict[str, Any]]:
+def stored_roster_users(folder: UPath, userids: Iterable[str]) -> dict[str, dict[str, Any]]:
     """The latest stored roster row of each userid (newest snapshot file first) as a
     user/list-shaped dict plus its `attendance_group_id`: what the pipeline last knew of people
     user/list no longer returns. E-mail and mobile come along (kept in the lake for matching)."""
@@ -117,7 +117,8 @@ def stored_roster_users(folder: Path, userids: Iterable[str]) -> dict[str, dict[
         return found
     for path in sorted(folder.glob("*.parquet"), reverse=True):
         missing = sorted(wanted - found.keys())
-        rows = pq.read_table(path, filters=[("userid", "in", missing)]).to_pandas()
+        with path.open("rb") as handle:
+            rows = pq.read_table(handle, filters=[("userid", "in", missing)]).to_pandas()
         for row in rows.to_dict("records"):
             hired = row.get("hired_date")
             group = row.get("attendance_group_id")

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from upath import UPath
 
 from attendance_pipeline.dingtalk.client import DingTalkClient
 from attendance_pipeline.dingtalk.errors import DingTalkHrmPermissionError
@@ -33,7 +33,7 @@ def pull_roster(
     client: DingTalkClient,
     snapshot_dates: list[date],
     pulled_at: datetime,
-    stored_snapshots: Path,
+    stored_snapshots: UPath,
     warn: Any = None,
 ) -> RosterPull:
     """The roster for `snapshot_dates`; `warn(text)` hears why leavers are missing, if they are."""

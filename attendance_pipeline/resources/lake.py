@@ -44,9 +44,15 @@ def write_parquet_atomic(table: pa.Table, path: UPath) -> None:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
-    else:  # object stores replace an object in one PUT
-        with path.open("wb") as handle:
-            pq.write_table(table, handle)
+    else:
+        # Object stores replace an object in one PUT (or one completed multipart upload), so
+        # the file is serialised in memory first: a crash while writing it uploads nothing. (A
+        # file opened for writing on an object store uploads what it holds when it is closed,
+        # even on an exception, which would replace the partition with a part.)
+        buffer = pa.BufferOutputStream()
+        pq.write_table(table, buffer)
+        data = buffer.getvalue().to_pybytes()
+        path.fs.pipe_file(path.path, data)
 
 
 class LakeIOManager(dg.UPathIOManager):

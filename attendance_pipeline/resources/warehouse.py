@@ -22,6 +22,13 @@ class WarehouseResource(dg.ConfigurableResource):
     @contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         with warehouse.connect(
-            Path(self.path), read_only=read_only, lock_timeout_s=self.lock_timeout_s
+            Path(self.path),
+            read_only=read_only,
+            lock_timeout_s=self.lock_timeout_s,
+            lake=self.lake_dir,
         ) as con:
             yield con
+
+    def data_dir(self) -> Path:
+        """The local data folder (the warehouse file's): reports go here, wherever the lake is."""
+        return Path(self.path).parent
