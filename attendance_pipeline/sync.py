@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any, TextIO
 import dagster as dg
 import pandas as pd
 
+from attendance_pipeline.assets.partitions import MAX_DAYS_PER_RUN
 from attendance_pipeline.china_time import today_in_china
 from attendance_pipeline.dagster_api import partition_range_tags
 from attendance_pipeline.finance import first_open_after, locked_months, month_of
@@ -187,20 +189,37 @@ def run_sync(
     instance: dg.DagsterInstance | None = None,
     dry_run: bool = False,
     out: TextIO = sys.stdout,
+    max_days: int | None = MAX_DAYS_PER_RUN,
 ) -> SyncSummary:
-    """Materialise every daily asset for start..end in one run, then the payroll months it
-    touched (and the open month that receives adjustments for a locked one)."""
+    """Materialise every daily asset for start..end, one run per calendar month of the range
+    (at most `max_days` days each; None: the whole range as one run), then the payroll months it
+    touched (and the open month that receives adjustments for a locked one). A run that fails
+    stops the sync: the months after it are not started, and the summary says where to resume."""
     days = (end - start).days + 1
     out.write(f"sync {start}..{end} ({days} days){' dry run' if dry_run else ''}\n")
     out.flush()
-    summary = run_job(
-        defs.resolve_job_def("sync"),
-        instance,
-        tags={
-            **partition_range_tags(start.isoformat(), end.isoformat()),
-            "attendance/dry_run": str(dry_run).lower(),
-        },
-    )
+    chunks = list(month_windows(start, end, max_days)) if max_days else [(start, end)]
+    summary: SyncSummary | None = None
+    for index, (first, last) in enumerate(chunks, start=1):
+        if len(chunks) > 1:
+            out.write(f"  run {index}/{len(chunks)}: {first}..{last}\n")
+            out.flush()
+        summary = run_job(
+            defs.resolve_job_def("sync"),
+            instance,
+            summary,
+            tags={
+                **partition_range_tags(first.isoformat(), last.isoformat()),
+                "attendance/dry_run": str(dry_run).lower(),
+            },
+        )
+        if not summary.success and index < len(chunks):
+            summary.failures.append(
+                f"stopped after the run for {first}..{last} failed; resume with "
+                f"--start {last + timedelta(days=1)} --end {end} once it is fixed"
+            )
+            break
+    assert summary is not None
     summary.window = (start, end)
     # Finance never waits for the PM side: payroll is built whenever hours were published, even
     # when a later step (the push, the reconciliation) failed.
@@ -212,6 +231,16 @@ def run_sync(
     summary.held = held_back_in(defs, start, end)
     out.write(summary.render() + "\n")
     return summary
+
+
+def month_windows(start: date, end: date, max_days: int) -> Iterator[tuple[date, date]]:
+    """start..end cut at the first of each month, and into pieces of at most `max_days`."""
+    cursor = start
+    while cursor <= end:
+        next_month = (cursor.replace(day=1) + timedelta(days=32)).replace(day=1)
+        stop = min(end, next_month - timedelta(days=1), cursor + timedelta(days=max_days - 1))
+        yield cursor, stop
+        cursor = stop + timedelta(days=1)
 
 
 def held_back_in(defs: dg.Definitions, start: date, end: date) -> pd.DataFrame:
@@ -265,6 +294,7 @@ def payroll_months(defs: dg.Definitions, start: date, end: date) -> list[str]:
 
 
 def _collect(summary: SyncSummary, result: dg.ExecuteInProcessResult) -> None:
+    run_metered: dict[str, int] = {}  # asset -> this run's metered calls
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
             materialization = event.step_materialization_data.materialization
@@ -273,13 +303,15 @@ def _collect(summary: SyncSummary, result: dg.ExecuteInProcessResult) -> None:
             asset = summary.assets.setdefault(name, AssetSummary())
             asset.partitions += 1
             # Row and worklog counts are per partition (they add up); metered calls are counted
-            # per run and attached to every partition of a step, so keep one.
+            # per run and attached to every partition of a step, so keep one per run (and add
+            # up the runs of a sync that took several).
             if "rows" in metadata:
                 asset.has_rows = True
                 asset.rows += int(metadata["rows"])
             if name == "effective_hours" and metadata.get("published"):
                 summary.published_hours = True
-            asset.metered_calls = max(asset.metered_calls, int(metadata.get("metered_calls", 0)))
+            calls = int(metadata.get("metered_calls", 0))
+            run_metered[name] = max(run_metered.get(name, 0), calls)
             if name == "pushed_worklogs" and "created" in metadata:
                 summary.dry_run = bool(metadata.get("dry_run", False))
                 for action in ACTIONS:
@@ -306,3 +338,5 @@ def _collect(summary: SyncSummary, result: dg.ExecuteInProcessResult) -> None:
                     summary.warned_checks.append(label)
                 else:
                     summary.failed_checks.append(label)
+    for name, calls in run_metered.items():
+        summary.assets[name].metered_calls += calls

@@ -11,7 +11,7 @@ import pandas as pd
 
 from attendance_pipeline.assets import holds
 from attendance_pipeline.assets import metadata as meta
-from attendance_pipeline.assets.partitions import DAILY, window_dates
+from attendance_pipeline.assets.partitions import BACKFILL, DAILY, window_dates
 from attendance_pipeline.checks import delivery as delivery_gates
 from attendance_pipeline.checks.specs import check_result, failing_gates, specs_for
 from attendance_pipeline.china_time import days, now_in_china
@@ -53,7 +53,7 @@ PM_RETRY = dg.RetryPolicy(
 
 DELIVERY: dict[str, Any] = {
     "partitions_def": DAILY,
-    "backfill_policy": dg.BackfillPolicy.single_run(),
+    "backfill_policy": BACKFILL,
     "io_manager_key": "lake_io_manager",
     "group_name": "delivery",
 }

@@ -13,7 +13,7 @@ import pandas as pd
 from upath import UPath
 
 from attendance_pipeline.assets import metadata as meta
-from attendance_pipeline.assets.partitions import DAILY, window_dates
+from attendance_pipeline.assets.partitions import BACKFILL, DAILY, window_dates
 from attendance_pipeline.checks import dingtalk as dingtalk_gates
 from attendance_pipeline.checks.specs import check_result, specs_for
 from attendance_pipeline.china_time import days, now_in_china
@@ -35,7 +35,7 @@ from attendance_pipeline.targeted import (
 
 INGEST: dict[str, Any] = {
     "partitions_def": DAILY,
-    "backfill_policy": dg.BackfillPolicy.single_run(),
+    "backfill_policy": BACKFILL,
     "pool": "dingtalk",
     "io_manager_key": "lake_io_manager",
     "group_name": "dingtalk",

@@ -12,7 +12,7 @@ import pandas as pd
 
 from attendance_pipeline.assets import holds
 from attendance_pipeline.assets import metadata as meta
-from attendance_pipeline.assets.partitions import DAILY, window_dates
+from attendance_pipeline.assets.partitions import BACKFILL, DAILY, window_dates
 from attendance_pipeline.checks import hours as hours_gates
 from attendance_pipeline.checks.specs import check_result, specs_for
 from attendance_pipeline.holdback import publish_effective_hours
@@ -29,7 +29,7 @@ UNCOVERED_SOURCES = ("dingtalk_schedule", "weekdays")
 
 @dg.asset(
     partitions_def=DAILY,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=BACKFILL,
     pool="warehouse",
     io_manager_key="lake_io_manager",
     metadata=meta.lake_metadata("work_date"),

@@ -7,7 +7,7 @@ import dagster as dg
 from upath import UPath
 
 from attendance_pipeline.assets import metadata as meta
-from attendance_pipeline.assets.partitions import DAILY, window_dates
+from attendance_pipeline.assets.partitions import BACKFILL, DAILY, window_dates
 from attendance_pipeline.holdback import HELD_BACK
 from attendance_pipeline.resources.warehouse import WarehouseResource
 from attendance_pipeline.schemas import SYNC_ERRORS, WORKLOG_LEDGER
@@ -49,7 +49,7 @@ warehouse_tables = [
 
 @dg.asset(
     partitions_def=DAILY,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=BACKFILL,
     pool="warehouse",
     deps=["dingtalk_roster", "raw_attendance", "raw_approvals"],
     group_name="warehouse",

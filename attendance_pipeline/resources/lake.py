@@ -3,9 +3,10 @@
 `<base>/<asset>/<YYYY-MM-DD>.parquet`. Built on Dagster's `UPathIOManager`, so an `s3://` or
 `gs://` base path works unchanged. Two twists on the stock manager:
 
-- a single run may cover many partitions (`BackfillPolicy.single_run()`): the asset returns one
-  frame for its whole time window and the manager splits it on the asset's `partition_expr`,
-  writing every partition in the window (an empty one too, so a re-run replaces stale rows);
+- a single run may cover many partitions (up to a month: `partitions.BACKFILL`): the asset
+  returns one frame for its whole time window and the manager splits it on the asset's
+  `partition_expr`, writing every partition in the window (an empty one too, so a re-run
+  replaces stale rows);
 - loading many partitions returns one concatenated frame, not a dict.
 
 Local writes go to a temporary file in the same folder and are renamed into place, so a reader
