@@ -41,6 +41,12 @@ def stable(frame: pd.DataFrame) -> pd.DataFrame:
     return kept.sort_values(keys).reset_index(drop=True)
 
 
+def half_written(table: pa.Table, where: Any, *args: Any, **kwargs: Any) -> None:
+    """`pq.write_table` that dies after writing part of the file."""
+    where.write(b"PAR1 half")
+    raise OSError("connection reset")
+
+
 def lake_frames(root: UPath) -> dict[str, pd.DataFrame]:
     """Every stored daily partition of every lake asset, by asset/day."""
     found: dict[str, pd.DataFrame] = {}
@@ -94,10 +100,6 @@ def test_a_week_on_s3_gives_the_tables_of_local_disk(
     target = remote.lake_dir / "effective_hours" / f"{WEEK[1]}.parquet"
     before = target.read_bytes()
 
-    def half_written(table: pa.Table, where: Any, *args: Any, **kwargs: Any) -> None:
-        where.write(b"PAR1 half")
-        raise OSError("connection reset")
-
     monkeypatch.setattr(lake.pq, "write_table", half_written)
     with pytest.raises(OSError, match="connection reset"):
         write_parquet_atomic(pa.table({"x": [1]}), target)
@@ -111,10 +113,6 @@ def test_a_crash_mid_write_on_s3_keeps_the_previous_object(s3_bucket, monkeypatc
     old = pa.table({"userid": ["u1"], "n": [1]})
     write_parquet_atomic(old, path)
     before = path.read_bytes()
-
-    def half_written(table: pa.Table, where: Any, *args: Any, **kwargs: Any) -> None:
-        where.write(b"PAR1 half")
-        raise OSError("connection reset")
 
     monkeypatch.setattr(lake.pq, "write_table", half_written)
     with pytest.raises(OSError, match="connection reset"):
