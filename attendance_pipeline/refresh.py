@@ -195,6 +195,14 @@ def evaluate(
     return requests, counts
 
 
+def stored_queue() -> EventQueue | dg.SkipReason:
+    """The listener's queue in the data folder, or why there is none yet."""
+    path = load_settings(env_file=None).data_dir / QUEUE_FILE
+    if not path.exists():
+        return dg.SkipReason(f"no event queue at {path}: attendance-pipeline listen has not run")
+    return EventQueue(path)
+
+
 @dg.sensor(
     job_name="sync",
     minimum_interval_seconds=15,
@@ -205,11 +213,11 @@ def evaluate(
 def stream_refresh(
     context: dg.SensorEvaluationContext, dingtalk: DingTalkResource
 ) -> dg.SensorResult | dg.SkipReason:
-    path = load_settings(env_file=None).data_dir / QUEUE_FILE
-    if not path.exists():
-        return dg.SkipReason(f"no event queue at {path}: attendance-pipeline listen has not run")
+    queue = stored_queue()
+    if isinstance(queue, dg.SkipReason):
+        return queue
     today = date.fromisoformat(dingtalk.today) if dingtalk.today else today_in_china()
-    requests, counts = evaluate(EventQueue(path), context.instance, today)
+    requests, counts = evaluate(queue, context.instance, today)
     if not requests and not any(counts.values()):
         return dg.SkipReason("no new events")
     context.log.info(f"stream events: {counts}")
@@ -236,10 +244,10 @@ def availability_request(queue: EventQueue, cursor: str | None) -> tuple[dg.RunR
     "availability run, so team_availability follows approvals and revocations in minutes.",
 )
 def availability_on_events(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-    path = load_settings(env_file=None).data_dir / QUEUE_FILE
-    if not path.exists():
-        return dg.SkipReason(f"no event queue at {path}: attendance-pipeline listen has not run")
-    request, cursor = availability_request(EventQueue(path), context.cursor)
+    queue = stored_queue()
+    if isinstance(queue, dg.SkipReason):
+        return queue
+    request, cursor = availability_request(queue, context.cursor)
     if request is None:
         return dg.SkipReason("no new approval, schedule or roster event")
     return dg.SensorResult(run_requests=[request], cursor=cursor)

@@ -4,7 +4,7 @@ configured team's DingTalk group robot). Neither is partitioned: each run looks 
 DingTalk's today and replaces the previous view (docs/availability.md)."""
 
 import os
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,7 @@ def team_availability(
     snapshot_day, roster = snapshot
     roster = roster[roster["active"].fillna(True).astype(bool)]
     first, last = availability.horizon(as_of, settings.days)
-    scheduled_until = min(last, date.fromordinal(as_of.toordinal() + SCHEDULE_DAYS_AHEAD))
+    scheduled_until = min(last, as_of + timedelta(days=SCHEDULE_DAYS_AHEAD))
     client = dingtalk.client()
     userids = sorted(roster["userid"].unique())
     schedules = {day: client.schedules(day) for day in days(first, scheduled_until)}
