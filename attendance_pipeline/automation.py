@@ -31,6 +31,7 @@ from attendance_pipeline.dingtalk.robot import send_markdown
 from attendance_pipeline.pipeline_config import load_pipeline_config
 from attendance_pipeline.refresh import availability_on_events, stream_refresh
 from attendance_pipeline.settings import load_settings
+from attendance_pipeline.targeted import TRIGGER_TAG
 from attendance_pipeline.warehouse import record_sync_error
 
 DAILY_STAGES = ("dingtalk", "warehouse", "hours", "delivery")
@@ -66,7 +67,7 @@ def window_request(last: datetime, days: int, reason: str) -> dg.RunRequest:
         run_key=f"{reason}-{start}-{end}",
         tags={
             **partition_range_tags(start.isoformat(), end.isoformat()),
-            "attendance/trigger": reason,
+            TRIGGER_TAG: reason,
         },
     )
 
@@ -104,7 +105,7 @@ def corrections_sync(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
 )
 def daily_availability(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     day = context.scheduled_execution_time.astimezone(SHANGHAI).date()
-    return dg.RunRequest(run_key=f"availability-{day}", tags={"attendance/trigger": "daily"})
+    return dg.RunRequest(run_key=f"availability-{day}", tags={TRIGGER_TAG: "daily"})
 
 
 @dg.schedule(
@@ -116,9 +117,7 @@ def daily_availability(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
 )
 def weekly_availability(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     day = context.scheduled_execution_time.astimezone(SHANGHAI).date()
-    return dg.RunRequest(
-        run_key=f"availability-weekly-{day}", tags={"attendance/trigger": "weekly"}
-    )
+    return dg.RunRequest(run_key=f"availability-weekly-{day}", tags={TRIGGER_TAG: "weekly"})
 
 
 @dg.run_failure_sensor(

@@ -29,7 +29,6 @@ from datetime import date, timedelta
 
 import dagster as dg
 
-from attendance_pipeline.china_time import today_in_china
 from attendance_pipeline.dagster_api import partition_range_tags
 from attendance_pipeline.event_queue import ROSTER_EVENTS, EventQueue, QueuedEvent
 from attendance_pipeline.resources.dingtalk import DingTalkResource
@@ -216,7 +215,7 @@ def stream_refresh(
     queue = stored_queue()
     if isinstance(queue, dg.SkipReason):
         return queue
-    today = date.fromisoformat(dingtalk.today) if dingtalk.today else today_in_china()
+    today = dingtalk.clock_today()
     requests, counts = evaluate(queue, context.instance, today)
     if not requests and not any(counts.values()):
         return dg.SkipReason("no new events")

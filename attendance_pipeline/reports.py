@@ -78,9 +78,13 @@ def render_html(hours: pd.DataFrame, title: str, departments: Mapping[int, str])
 def write_report(
     path: Path, hours: pd.DataFrame, title: str, departments: Mapping[int, str]
 ) -> Path:
-    """Write the page atomically (temporary file, then rename)."""
+    return write_page(path, render_html(hours, title, departments))
+
+
+def write_page(path: Path, page: str) -> Path:
+    """Write an HTML page atomically (temporary file, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(render_html(hours, title, departments), encoding="utf-8")
+    tmp.write_text(page, encoding="utf-8")
     tmp.replace(path)
     return path

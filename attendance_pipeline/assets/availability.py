@@ -13,10 +13,11 @@ import pandas as pd
 
 from attendance_pipeline import availability
 from attendance_pipeline.assets import metadata as meta
-from attendance_pipeline.china_time import days, now_in_china, today_in_china
+from attendance_pipeline.china_time import days, now_in_china
 from attendance_pipeline.dingtalk.approvals import ALL_BIZ_TYPES
 from attendance_pipeline.dingtalk.records import approvals_frame
 from attendance_pipeline.dingtalk.robot import send_markdown
+from attendance_pipeline.reports import write_page
 from attendance_pipeline.resources.config import ConfigFolder
 from attendance_pipeline.resources.dingtalk import DingTalkResource
 from attendance_pipeline.resources.warehouse import WarehouseResource
@@ -27,11 +28,6 @@ from attendance_pipeline.warehouse import replace_rows
 # Planned shifts of fixed-shift groups are served this many days ahead ("固定班制只能查到未来15天").
 SCHEDULE_DAYS_AHEAD = 15
 AWAY_BIZ_TYPES = tuple(b for b in ALL_BIZ_TYPES if b in availability.AWAY_KINDS)
-
-
-def as_of_day(dingtalk: DingTalkResource) -> date:
-    """DingTalk's today: the resource's clock (a simulator's) or today in China."""
-    return date.fromisoformat(dingtalk.today) if dingtalk.today else today_in_china()
 
 
 @dg.asset(
@@ -51,7 +47,7 @@ def team_availability(
     warehouse: WarehouseResource,
     company_config: ConfigFolder,
 ) -> dg.Output[pd.DataFrame]:
-    as_of = as_of_day(dingtalk)
+    as_of = dingtalk.clock_today()
     settings = company_config.pipeline().availability
     snapshot = latest_snapshot(warehouse.lake_dir, "dingtalk_roster", as_of)
     if snapshot is None:
@@ -116,14 +112,10 @@ def team_availability(
 
 def _write_report(data_dir: Path, frame: pd.DataFrame, as_of: date) -> Path:
     """The PM-facing page (person × day grid and a bar chart), written atomically."""
-    path = data_dir / "reports" / f"availability-{as_of}.html"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
     monday = availability.next_week(as_of)[0]
     title = f"Team availability as of {as_of} (下周 from {monday})"
-    tmp.write_text(availability.render_html(frame, title), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    path = data_dir / "reports" / f"availability-{as_of}.html"
+    return write_page(path, availability.render_html(frame, title))
 
 
 @dg.asset(
@@ -139,7 +131,7 @@ def availability_notice(
     company_config: ConfigFolder,
     team_availability: pd.DataFrame,
 ) -> dg.MaterializeResult:
-    as_of = as_of_day(dingtalk)
+    as_of = dingtalk.clock_today()
     teams = company_config.pipeline().availability.teams
     snapshot = latest_snapshot(warehouse.lake_dir, "dingtalk_roster", as_of)
     roster = snapshot[1] if snapshot is not None else team_availability.iloc[0:0]

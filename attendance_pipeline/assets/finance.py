@@ -11,7 +11,7 @@ from attendance_pipeline.assets import metadata as meta
 from attendance_pipeline.assets.partitions import MONTHLY
 from attendance_pipeline.checks.report import report_gate
 from attendance_pipeline.checks.specs import check_result, specs_for
-from attendance_pipeline.china_time import now_in_china, today_in_china
+from attendance_pipeline.china_time import now_in_china
 from attendance_pipeline.dingtalk.quota import monthly_quota
 from attendance_pipeline.reports import write_report
 from attendance_pipeline.resources.config import ConfigFolder
@@ -111,7 +111,7 @@ def dingtalk_report(
 ) -> dg.MaterializeResult:
     month = context.partition_key[:7]
     _, last = report_diff.month_bounds(month)
-    today = date.fromisoformat(dingtalk.today) if dingtalk.today else today_in_china()
+    today = dingtalk.clock_today()
     skipped = _report_skip(month, last, today, config.refresh, warehouse)
     if skipped:
         context.log.info(f"dingtalk_report {month}: {skipped}")

@@ -7,6 +7,7 @@ from datetime import date
 
 import dagster as dg
 
+from attendance_pipeline.china_time import today_in_china
 from attendance_pipeline.dingtalk import DingTalkClient, DingTalkOptions
 
 
@@ -25,6 +26,10 @@ class DingTalkResource(dg.ConfigurableResource):
     ban_pause_s: float | None = None
     horizon_days: int = 180
     today: str | None = None  # YYYY-MM-DD; for the horizon check against a simulator's clock
+
+    def clock_today(self) -> date:
+        """DingTalk's today: the configured clock (a simulator's) or today in China."""
+        return date.fromisoformat(self.today) if self.today else today_in_china()
 
     def client(self, progress: Callable[[str, int, int], None] | None = None) -> DingTalkClient:
         """A fresh client for one run (its counters measure that run)."""

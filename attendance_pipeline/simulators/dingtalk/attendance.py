@@ -109,12 +109,7 @@ class AttendanceApi(CompanyApi):
     def _simple_groups(self, req: Request) -> Reply:
         """Legacy ``POST /topapi/attendance/getsimplegroups`` ``{offset, size}``."""
         body = req.json_object()
-        offset = int_param(body.get("offset", 0), "offset")
-        size = int_param(body.get("size", MAX_GROUP_PAGE), "size")
-        if offset < 0:
-            raise BadParam("offset must be >= 0")
-        if not 1 <= size <= MAX_GROUP_PAGE:
-            raise BadParam(f"size must be 1..{MAX_GROUP_PAGE}")
+        offset, size = offset_size(body, MAX_GROUP_PAGE)
         groups = self.company.groups(self._today())
         page = groups[offset : offset + size]
         return ok_result(req, {"has_more": offset + size < len(groups), "groups": page})
@@ -144,15 +139,22 @@ class AttendanceApi(CompanyApi):
         company's planned check points of one day (only the date part of ``workDate`` counts)."""
         body = req.json_object()
         day = parse_work_date(body.get("workDate"), "workDate")
-        offset = int_param(body.get("offset", 0), "offset")
-        size = int_param(body.get("size", MAX_SCHEDULE_PAGE), "size")
-        if offset < 0:
-            raise BadParam("offset must be >= 0")
-        if not 1 <= size <= MAX_SCHEDULE_PAGE:
-            raise BadParam(f"size must be 1..{MAX_SCHEDULE_PAGE}")
+        offset, size = offset_size(body, MAX_SCHEDULE_PAGE)
         today = self._today()
         served = today - timedelta(days=self._history_days) <= day
         served = served and day <= today + timedelta(days=SCHEDULE_DAYS_AHEAD)
         plans = self.company.schedules(day) if served else []
         page = plans[offset : offset + size]
         return ok_result(req, {"has_more": offset + size < len(plans), "schedules": page})
+
+
+def offset_size(body: dict[str, Any], maximum: int) -> tuple[int, int]:
+    """A legacy TOP API's ``{offset, size}`` page: offset >= 0 (default 0), size 1..maximum
+    (default maximum)."""
+    offset = int_param(body.get("offset", 0), "offset")
+    size = int_param(body.get("size", maximum), "size")
+    if offset < 0:
+        raise BadParam("offset must be >= 0")
+    if not 1 <= size <= maximum:
+        raise BadParam(f"size must be 1..{maximum}")
+    return offset, size

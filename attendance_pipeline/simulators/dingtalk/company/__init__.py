@@ -58,6 +58,14 @@ from attendance_pipeline.simulators.dingtalk.company.org import (
 )
 from attendance_pipeline.simulators.dingtalk.company.workdays import WorkCalendar
 
+PLAN_ID_BASE = 50_000_000_000
+
+
+def point_key(idx: int, day_slot: int, check: int) -> int:
+    """The id space of one check point (person, day slot, OnDuty 0 / OffDuty 1): results,
+    punches and plans derive their ids from it, so a plan's `plan_id` is its result's `planId`."""
+    return (idx * ID_DAYS + day_slot) * 2 + check
+
 
 class Company:
     """A deterministic company: ``Company(seed, employees)``.
@@ -206,7 +214,7 @@ class Company:
                 ("OffDuty", plan.points[1], group.off_minute),
             )
         ):
-            key = (idx * ID_DAYS + day_slot) * 2 + ct
+            key = point_key(idx, day_slot, ct)
             base = midnight + base_min * MS_PER_MINUTE
             time_result, location, source = point.time_result, point.location, point.source
             appr = point.approval
@@ -231,7 +239,7 @@ class Company:
                 userCheckTime=punch if punch is not None else base,
                 sourceType=source,
                 groupId=group.group_id,
-                planId=50_000_000_000 + key,
+                planId=PLAN_ID_BASE + key,
                 corpId=self.corp_id,
             )
             if appr is not None:
@@ -349,10 +357,10 @@ class Company:
             for ct, (check_type, minute) in enumerate(
                 (("OnDuty", group.on_minute), ("OffDuty", group.off_minute))
             ):
-                key = (idx * ID_DAYS + day_slot) * 2 + ct
+                key = point_key(idx, day_slot, ct)
                 out.append(
                     {
-                        "plan_id": 50_000_000_000 + key,
+                        "plan_id": PLAN_ID_BASE + key,
                         "check_type": check_type,
                         "userid": u["userid"],
                         "class_id": group.class_id,
