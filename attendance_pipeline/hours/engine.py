@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from attendance_pipeline.hours import facts
 from attendance_pipeline.hours.calendar import WEEKDAYS, WorkCalendar
@@ -20,7 +22,7 @@ HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 SHIFT_STATUSES = ("absent", "missing_punch", "late_and_early", "serious_late", "late",
                   "early_leave", "normal")  # fmt: skip
-PRECEDENCE = {status: rank for rank, status in enumerate(STATUSES)}
+STATUS_ORDER = pd.Index(list(STATUSES))  # precedence: a lower position wins
 # Statuses whose hours are the status hours themselves (less leave), not judged from points.
 SIMPLE_STATUSES = ["exempt", "rest", "leave", "business_trip"]
 
@@ -34,6 +36,28 @@ def derive_effective_hours(
     calendar: WorkCalendar,
 ) -> pd.DataFrame:
     """One row per active rostered employee per day, with EFFECTIVE_HOURS columns."""
+    if roster.empty:
+        return EFFECTIVE_HOURS.empty_table().to_pandas()
+    # Inside the engine the join keys are integers: a user is its position in the sorted userids
+    # (so sorting by it sorts by userid; an unknown one is -1 and joins nothing), a work date its
+    # day number since 1970-01-01. Joins on them are several times faster than on strings and
+    # date objects. The output has userids and dates again.
+    users = pd.Index(roster["userid"].astype(str).unique()).sort_values()
+    roster = roster.assign(
+        userid=_user_codes(users, roster["userid"]),
+        snapshot_date=_day_numbers(roster["snapshot_date"]),
+    )
+    attendance = attendance.assign(
+        userid=_user_codes(users, attendance["userid"]),
+        work_date=_day_numbers(attendance["work_date"]),
+    )
+    approvals = approvals.assign(
+        userid=_user_codes(users, approvals["userid"]),
+        work_date=_day_numbers(approvals["work_date"]),
+    )
+    overrides = overrides.assign(
+        userid=_user_codes(users, overrides["userid"]), date=_day_numbers(overrides["date"])
+    )
     days = _base(roster)
     if days.empty:
         return EFFECTIVE_HOURS.empty_table().to_pandas()
@@ -65,7 +89,7 @@ def derive_effective_hours(
     days["trip_hours"] = np.minimum(days["trip_hours"], days["scheduled_hours"])
 
     # Per-shift status from approval-backed results, then the worst shift per day.
-    exc_index = _exception_index(days, rules)
+    exc_index = _exception_index(days, rules, users)
     days["exc"] = exc_index
     shifts = shifts.merge(days[[*key, "exc"]], on=key, how="inner")
     table = _hours_table(rules)
@@ -76,13 +100,14 @@ def derive_effective_hours(
         * shifts["sched_h"].to_numpy()
         / rules.standard_day_hours
     )
-    shifts["rank"] = shifts["status"].map(PRECEDENCE)
+    shifts["rank"] = _lookup(shift_status, STATUS_ORDER)
     shifts["exc_set"] = _exception_sets(shifts["exc"].to_numpy(), shift_status, rules)
-    per_day = shifts.groupby(key, sort=False).agg(
-        point_hours=("hours", "sum"),
-        rank=("rank", "min"),
-        text=("text", " / ".join),
-        exc_set=("exc_set", "any"),
+    grouped = shifts.groupby(key, sort=False)
+    per_day = grouped.agg(
+        point_hours=("hours", "sum"), rank=("rank", "min"), exc_set=("exc_set", "any")
+    )
+    per_day["text"] = _join_per_group(
+        shifts["text"].tolist(), grouped.ngroup().to_numpy(), len(per_day)
     )
     ranks = per_day["rank"].to_numpy().astype(np.int64)
     per_day["point_status"] = np.asarray(STATUSES, dtype=object)[ranks]
@@ -95,7 +120,27 @@ def derive_effective_hours(
     days["rules_version"] = rules.version
     days["countable"] = days["effective_hours"] > 0
     out = days[EFFECTIVE_HOURS.names].sort_values(["work_date", "userid"], kind="stable")
+    out["work_date"] = _dates(out["work_date"])
+    out["userid"] = users[out["userid"].to_numpy(np.int64)].array
     return out.reset_index(drop=True)
+
+
+def _user_codes(users: pd.Index, userids: pd.Series) -> np.ndarray:
+    """Each userid's position in `users` (-1: not there)."""
+    return users.get_indexer(userids.astype(str)).astype(np.int64)
+
+
+def _day_numbers(column: pd.Series) -> np.ndarray:
+    """Days since 1970-01-01 of a date column (date objects, timestamps or ISO strings)."""
+    if len(column) == 0:
+        return np.zeros(0, dtype=np.int64)
+    stamps = pd.to_datetime(column).to_numpy().astype("datetime64[D]")
+    return stamps.astype(np.int64)
+
+
+def _dates(numbers: pd.Series) -> np.ndarray:
+    """The `datetime.date` of each day number."""
+    return numbers.to_numpy(np.int64).astype("datetime64[D]").astype(object)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -105,16 +150,14 @@ def _base(roster: pd.DataFrame) -> pd.DataFrame:
     active = roster[roster["active"].fillna(True).astype(bool)]
     days = pd.DataFrame(
         {
-            "userid": active["userid"].astype(str).to_numpy(),
-            "work_date": active["snapshot_date"].to_numpy(),
-            "name": active["name"].to_numpy(),
-            "title": active["title"].to_numpy(),
-            "dept_ids": active["dept_ids"].to_numpy(),
+            "userid": active["userid"].array,
+            "work_date": active["snapshot_date"].array,
+            "name": active["name"].array,
+            "title": active["title"].array,
+            "dept_ids": active["dept_ids"].array,
         }
     )
-    days["dept_id"] = [
-        int(ids[0]) if ids is not None and len(ids) else None for ids in days["dept_ids"]
-    ]
+    days["dept_id"] = _first_dept(days["dept_ids"])
     # In no attendance group: the column is there and null (stored partitions from before the
     # column have nobody exempt).
     if "attendance_group_id" in active.columns:
@@ -124,10 +167,21 @@ def _base(roster: pd.DataFrame) -> pd.DataFrame:
     return days.drop_duplicates(["userid", "work_date"]).reset_index(drop=True)
 
 
-def _local_midnight_ms(dates: pd.Series) -> np.ndarray:
+def _first_dept(dept_ids: pd.Series) -> np.ndarray:
+    """Each list's first department id: int64, or float64 with NaN where a list is empty."""
+    lists = pa.array(dept_ids.to_numpy(object), type=pa.list_(pa.int64()))
+    lengths = pc.fill_null(pc.list_value_length(lists), 0).to_numpy()
+    firsts = pc.list_flatten(pc.list_slice(lists, 0, 1)).to_numpy()
+    if (lengths > 0).all():
+        return firsts.astype(np.int64)
+    out = np.full(len(lists), np.nan)
+    out[lengths > 0] = firsts
+    return out
+
+
+def _local_midnight_ms(day_numbers: pd.Series) -> np.ndarray:
     # China has kept UTC+8 without daylight saving since 1991.
-    epoch_days = pd.to_datetime(dates).to_numpy().astype("datetime64[D]").astype(np.int64)
-    return epoch_days * DAY_MS - 8 * HOUR_MS
+    return day_numbers.to_numpy(np.int64) * DAY_MS - 8 * HOUR_MS
 
 
 def _ms(column: pd.Series) -> np.ndarray:
@@ -141,15 +195,15 @@ def _points(attendance: pd.DataFrame, days: pd.DataFrame) -> pd.DataFrame:
     key = ["userid", "work_date"]
     scheduled = days.loc[~days["exempt"], key]
     frame = attendance[
-        attendance["userid"].isin(set(scheduled["userid"]))
+        attendance["userid"].isin(scheduled["userid"].unique())
         & attendance["check_type"].isin(["OnDuty", "OffDuty"])
     ]
     points = pd.DataFrame(
         {
-            "userid": frame["userid"].astype(str).to_numpy(),
-            "work_date": frame["work_date"].to_numpy(),
-            "check_type": frame["check_type"].to_numpy(),
-            "time_result": frame["time_result"].to_numpy(),
+            "userid": frame["userid"].array,
+            "work_date": frame["work_date"].array,
+            "check_type": frame["check_type"].array,
+            "time_result": frame["time_result"].array,
             "base_ms": _ms(frame["base_check_time"]),
             "user_ms": _ms(frame["user_check_time"]),
             "id": frame["id"].to_numpy(),
@@ -205,8 +259,8 @@ def _nominal_shifts(days: pd.DataFrame, rules: Rules) -> pd.DataFrame:
     midnight = days["midnight_ms"].to_numpy(np.int64)
     return pd.DataFrame(
         {
-            "userid": days["userid"].to_numpy(),
-            "work_date": days["work_date"].to_numpy(),
+            "userid": days["userid"].array,
+            "work_date": days["work_date"].array,
             "on_base_ms": midnight + _clock_ms(NOMINAL_SHIFT[0]),
             "off_base_ms": midnight + _clock_ms(NOMINAL_SHIFT[1]),
             "break_start": midnight + _clock_ms(rules.break_.start),
@@ -259,7 +313,7 @@ def _coverage(
         shifts["text"] = _shift_text(shifts)
         return empty
     ap["begin_ms"], ap["end_ms"] = _ms(ap["begin_at"]), _ms(ap["end_at"])
-    day_str = pd.to_datetime(ap["work_date"]).dt.strftime("%Y-%m-%d")
+    day_str = np.datetime_as_string(ap["work_date"].to_numpy(np.int64).astype("datetime64[D]"))
     begin_day, end_day = ap["begin_time"].str[:10], ap["end_time"].str[:10]
     half = ap["duration_unit"] == "halfDay"
     ap["first_half"] = ~(half & (day_str == begin_day) & ap["begin_time"].str.endswith("PM"))
@@ -290,13 +344,20 @@ def _coverage(
     cover["label"] = [
         _label(sub, tag, _kind(biz))
         for biz, sub, tag in zip(
-            cover["biz_type"], cover["sub_type"], cover["tag_name"], strict=True
+            cover["biz_type"].tolist(),
+            cover["sub_type"].tolist(),
+            cover["tag_name"].tolist(),
+            strict=True,
         )
     ]
     cover["text"] = [
-        f"{_kind(biz)} {label} ({unit}) {_fmt(hours)} h"
+        f"{_kind(biz)} {label} ({unit}) {hours} h"
         for biz, label, unit, hours in zip(
-            cover["biz_type"], cover["label"], cover["duration_unit"], covered, strict=True
+            cover["biz_type"].tolist(),
+            cover["label"].tolist(),
+            cover["duration_unit"].tolist(),
+            _fmt_all(covered),
+            strict=True,
         )
     ]
     _mark_covered_points(cover, shifts)
@@ -321,15 +382,16 @@ def _coverage(
 
     cover = cover.sort_values([*key, "biz_type", "begin_ms", "approve_id"], kind="stable")
     leave_rows = cover.loc[cover["biz_type"] == 3, [*key, "label", "leave_hours"]]
-    sums = cover.groupby(key, sort=False).agg(
+    grouped = cover.groupby(key, sort=False)
+    sums = grouped.agg(
         leave_hours=("leave_hours", "sum"),
         trip_hours=("trip_hours", "sum"),
-        leave_text=("text", ", ".join),
         sched=("scheduled_hours", "first"),
     )
+    joined = _join_per_group(cover["text"].tolist(), grouped.ngroup().to_numpy(), len(sums), ", ")
     sums["leave_text"] = [
-        f"{text} of {_fmt(sched)} h scheduled"
-        for text, sched in zip(sums["leave_text"], sums["sched"], strict=True)
+        f"{text} of {sched} h scheduled"
+        for text, sched in zip(joined, _fmt_all(sums["sched"]), strict=True)
     ]
     sums = sums.drop(columns="sched")
     ot = overtime.groupby(key, sort=False)["overtime_hours"].sum()
@@ -402,17 +464,28 @@ def _hours_table(rules: Rules) -> np.ndarray:
     return np.asarray(rows, dtype=float)
 
 
+STATUS_CODES = pd.Index(list(DEFAULT_STATUS_HOURS))
+
+
 def _status_codes(statuses: np.ndarray | pd.Series) -> np.ndarray:
-    codes = {status: i for i, status in enumerate(DEFAULT_STATUS_HOURS)}
-    return np.asarray([codes[s] for s in statuses], dtype=np.int64)
+    return _lookup(statuses, STATUS_CODES)
 
 
-def _exception_index(days: pd.DataFrame, rules: Rules) -> np.ndarray:
+def _lookup(values: np.ndarray | pd.Series, index: pd.Index) -> np.ndarray:
+    """Each value's position in `index` (hashed once per distinct value); KeyError if absent."""
+    codes, distinct = pd.factorize(np.asarray(values, dtype=object))
+    positions = index.get_indexer(distinct)
+    if (positions < 0).any():
+        raise KeyError(f"unknown value {distinct[int(np.argmin(positions))]!r}")
+    return positions[codes].astype(np.int64)
+
+
+def _exception_index(days: pd.DataFrame, rules: Rules, users: pd.Index) -> np.ndarray:
     index = np.full(len(days), -1, dtype=np.int64)
     for i, exc in reversed(list(enumerate(rules.exceptions))):
         depts = set(exc.match.dept_ids)
         matches = (
-            days["userid"].isin(exc.match.userids)
+            days["userid"].isin(users.get_indexer(list(exc.match.userids)))
             | days["title"].isin(exc.match.titles)
             | days["dept_ids"].map(
                 lambda ids, d=depts: bool(d) and ids is not None and any(x in d for x in ids)
@@ -498,112 +571,153 @@ def _decide(
 
 
 def _day_types(days: pd.DataFrame, calendar: WorkCalendar) -> tuple[np.ndarray, np.ndarray]:
-    known = {d: calendar.day_type(d) for d in days["work_date"].unique()}
-    kinds, sources = [], []
-    for day, n, exempt in zip(days["work_date"], days["n_points"], days["exempt"], strict=True):
-        found = known[day]
-        if found is None and exempt:
-            found = calendar.day_type_without_schedule(day)
-        if found is None:
-            kinds.append("workday" if n > 0 else "restday")
-            sources.append("dingtalk_schedule")
-        else:
-            kinds.append(found[0])
-            sources.append(found[1])
-    return np.asarray(kinds, dtype=object), np.asarray(sources, dtype=object)
+    """(day_type, calendar_source) per day: the calendars, else (exempt) Monday–Friday, else
+    DingTalk's schedule (check points ⇒ workday). The calendar is asked once per date."""
+    numbers, inverse = np.unique(days["work_date"].to_numpy(np.int64), return_inverse=True)
+    dates = _dates(pd.Series(numbers)).tolist()
+    found = [calendar.day_type(day) for day in dates]
+    fallback = [calendar.day_type_without_schedule(day) for day in dates]
+    covered = np.asarray([f is not None for f in found])[inverse]
+    pick = [(f or fb) for f, fb in zip(found, fallback, strict=True)]
+    kinds = np.asarray([p[0] for p in pick], dtype=object)[inverse]
+    sources = np.asarray([p[1] for p in pick], dtype=object)[inverse]
+    exempt = days["exempt"].to_numpy(bool)
+    by_schedule = ~covered & ~exempt
+    has_points = days["n_points"].to_numpy() > 0
+    kinds = np.where(by_schedule, np.where(has_points, "workday", "restday"), kinds)
+    sources = np.where(by_schedule, "dingtalk_schedule", sources)
+    return kinds.astype(object), sources.astype(object)
 
 
 # --------------------------------------------------------------------------- explanation
 
 
-def _shift_text(shifts: pd.DataFrame) -> list[str]:
+def _shift_text(shifts: pd.DataFrame) -> pd.api.extensions.ExtensionArray:
     """`OnDuty Late 09:17, OffDuty Normal 18:02`, as the reference writes it."""
+    clocks = pa.array([f"{m // 60:02d}:{m % 60:02d}" for m in range(1440)])
     sides = []
     for side, label in (("on", "OnDuty"), ("off", "OffDuty")):
         minutes = (shifts[f"{side}_user_ms"].to_numpy(np.int64) + 8 * HOUR_MS) // 60_000 % 1440
-        texts = []
-        for result, backed, covered, present, m in zip(
-            shifts[f"{side}_time_result"],
-            shifts[f"{side}_backed"],
-            shifts[f"{side}_covered"],
-            shifts[f"{side}_present"],
-            minutes,
-            strict=True,
-        ):
-            if not present:
-                texts.append(f"{label} missing")
-                continue
-            shown = str(result)
-            if backed or covered:
-                shown = f"{result}{'→Normal' if result != 'Normal' else ''} (approval)"
-            texts.append(f"{label} {shown} {m // 60:02d}:{m % 60:02d}")
-        sides.append(texts)
-    return [f"{on}, {off}" for on, off in zip(sides[0], sides[1], strict=True)]
+        result = pa.array(shifts[f"{side}_time_result"].astype(str), type=pa.large_string())
+        approved = shifts[f"{side}_backed"].to_numpy(bool) | shifts[f"{side}_covered"].to_numpy(
+            bool
+        )
+        changed = _pick(pc.not_equal(result, "Normal"), "→Normal", "")
+        shown = _pick(approved, _join(result, changed, " (approval)"), result)
+        sides.append(
+            _pick(
+                shifts[f"{side}_present"].to_numpy(bool),
+                _join(f"{label} ", shown, " ", clocks.take(minutes)),
+                f"{label} missing",
+            )
+        )
+    return _str_array(_join(sides[0], ", ", sides[1]))
 
 
-def _fmt(value: float) -> str:
-    return f"{float(np.round(value, 2)):.2f}".rstrip("0").rstrip(".")
+def _join(*parts: object) -> pa.Array:
+    """The parts (arrays or strings) concatenated row by row."""
+    return pc.binary_join_element_wise(*map(_large, parts), _large(""))
 
 
-def _explain(days: pd.DataFrame) -> list[str]:
-    """The reference's wording: context parts joined by "; ", then " → " and the outcome."""
-    out = []
-    for (
-        status,
-        hours,
-        rule,
-        text,
-        leave,
-        leave_text,
-        ot,
-        before,
-        reason,
-        author,
-        ov,
-        exempt,
-        day_type,
-        source,
-    ) in zip(
-        days["status"],
-        days["effective_hours"],
-        days["rule_id"],
-        days["text"],
-        days["leave_hours"],
-        days["leave_text"],
-        days["overtime_hours"],
-        days["before_leave"],
-        days["reason"],
-        days["author"],
-        days["override_hours"],
-        days["exempt"],
-        days["day_type"],
-        days["calendar_source"],
-        strict=True,
-    ):
-        if status == "override":
-            context = [f"override {_fmt(ov)} h by {_text(author) or '?'}: {_text(reason)}"]
-        else:
-            if exempt:
-                context = ["in no attendance group (does not punch)"]
-                if source == WEEKDAYS:
-                    context.append("no calendar covers the date: Monday–Friday are workdays")
-                if day_type != "workday":
-                    context.append(f"not a workday ({day_type})")
-            else:
-                context = [
-                    text if isinstance(text, str) else "rest day (no scheduled check points)"
-                ]
-            if isinstance(leave_text, str):
-                context.append(leave_text)
-            if ot > 0:
-                context.append(f"overtime {_fmt(ot)} h")
-        deduct = leave > 0 and status not in ("override", "rest", "leave")
-        if deduct:
-            outcome = f"{status} {_fmt(before)} h − {_fmt(leave)} h leave → {_fmt(hours)} h"
-        else:
-            outcome = f"{status} → {_fmt(hours)} h"
-        out.append("; ".join(context) + f" → {outcome} (rule {rule})")
-    return out
+def _pick(condition: np.ndarray | pa.Array, yes: object, no: object) -> pa.Array:
+    """`yes` where the condition holds, else `no` (arrays or strings)."""
+    return pc.if_else(condition, _large(yes), _large(no))
+
+
+def _large(value: object) -> pa.Array | pa.Scalar:
+    if isinstance(value, str):
+        return pa.scalar(value, type=pa.large_string())
+    assert isinstance(value, pa.Array | pa.ChunkedArray)
+    return value if value.type == pa.large_string() else value.cast(pa.large_string())
+
+
+def _str_array(values: pa.Array) -> pd.api.extensions.ExtensionArray:
+    return pd.array(values, dtype="str")
+
+
+def _arrow_fmt(values: object) -> pa.Array:
+    """`_fmt` of every value as an Arrow string array, each distinct value formatted once."""
+    rounded = np.round(np.asarray(values, dtype=float), 2)
+    distinct, inverse = np.unique(rounded, return_inverse=True)
+    texts = pa.array([f"{value:.2f}".rstrip("0").rstrip(".") for value in distinct.tolist()])
+    return texts.take(inverse)
+
+
+def _fmt_all(values: object) -> list[str]:
+    """`_arrow_fmt` as Python strings."""
+    return _arrow_fmt(values).to_pylist()
+
+
+def _join_per_group(
+    texts: list[str], group: np.ndarray, groups: int, sep: str = " / "
+) -> list[str]:
+    """Each group's texts joined by `sep` in row order (`group`: each row's group number)."""
+    joined: list[str | None] = [None] * groups
+    for number, text in zip(group.tolist(), texts, strict=True):
+        before = joined[number]
+        joined[number] = text if before is None else f"{before}{sep}{text}"
+    return [text or "" for text in joined]
+
+
+def _explain(days: pd.DataFrame) -> pd.api.extensions.ExtensionArray:
+    """The reference's wording: context parts joined by "; ", then " → " and the outcome.
+
+    Built column-wise with Arrow's string kernels (no Python string per row)."""
+
+    def strings(column: str) -> pa.Array:
+        return pa.array(days[column].astype(str), type=pa.large_string())
+
+    def optional(column: str) -> tuple[np.ndarray, pa.Array]:
+        present = days[column].notna().to_numpy(bool)
+        return present, pa.array(days[column].fillna("").astype(str), type=pa.large_string())
+
+    status, rule = strings("status"), strings("rule_id")
+    exempt = days["exempt"].to_numpy(bool)
+    day_type, source = strings("day_type"), strings("calendar_source")
+    has_text, shift_text = optional("text")
+    has_leave, leave_text = optional("leave_text")
+    leave = days["leave_hours"].to_numpy(float)
+    overtime = days["overtime_hours"].to_numpy(float)
+
+    exempt_context = _join(
+        "in no attendance group (does not punch)",
+        _pick(
+            pc.equal(source, WEEKDAYS),
+            "; no calendar covers the date: Monday–Friday are workdays",
+            "",
+        ),
+        _pick(pc.not_equal(day_type, "workday"), _join("; not a workday (", day_type, ")"), ""),
+    )
+    punched = _pick(has_text, shift_text, "rest day (no scheduled check points)")
+    context = _join(
+        _pick(exempt, exempt_context, punched),
+        _pick(has_leave, _join("; ", leave_text), ""),
+        _pick(overtime > 0, _join("; overtime ", _arrow_fmt(overtime), " h"), ""),
+    )
+    overridden = (days["status"] == "override").to_numpy(bool)
+    if overridden.any():
+        rows = np.flatnonzero(overridden)
+        texts = [
+            f"override {ov} h by {_text(author) or '?'}: {_text(reason)}"
+            for ov, author, reason in zip(
+                _fmt_all(days["override_hours"].to_numpy(float)[rows]),
+                days["author"].to_numpy(object)[rows].tolist(),
+                days["reason"].to_numpy(object)[rows].tolist(),
+                strict=True,
+            )
+        ]
+        position = np.zeros(len(days), dtype=np.int64)
+        position[rows] = np.arange(len(rows))
+        context = _pick(overridden, pa.array(texts).take(position), context)
+    deduct = (leave > 0) & ~days["status"].isin(["override", "rest", "leave"]).to_numpy(bool)
+    outcome = _pick(
+        deduct,
+        _join(status, " ", _arrow_fmt(days["before_leave"]), " h − ", _arrow_fmt(leave),
+              " h leave → "),
+        _join(status, " → "),
+    )  # fmt: skip
+    hours = _arrow_fmt(days["effective_hours"])
+    return _str_array(_join(context, " → ", outcome, hours, " h (rule ", rule, ")"))
 
 
 def _text(value: object) -> str:
