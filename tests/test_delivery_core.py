@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from attendance_pipeline.hours.rules import ConfigError
 from attendance_pipeline.pipeline_config import Scope
 from attendance_pipeline.pm.base import PlannedWorklog, PMUser, RemoteWorklog, worklog_key
-from attendance_pipeline.pm.mapping import load_explicit_mapping, match_users
+from attendance_pipeline.pm.mapping import load_explicit_mapping, map_days, match_users
 from attendance_pipeline.pm.plan import load_allocations, plan_worklogs, split_minutes
 from attendance_pipeline.pm.push import decide
 
@@ -68,6 +68,44 @@ def test_matching_by_email_org_email_and_job_number_never_guessing():
     reasons = match_users(ROSTER, ACCOUNTS).set_index("userid")["reason"]
     assert "no e-mail or job number" in reasons["u4"]
     assert "matches 2 PM accounts (a5, a5b)" in reasons["u5"]
+
+
+def test_mapping_many_days_matches_each_day_and_reuses_only_unchanged_days():
+    """`map_days` equals `match_users` day by day; a day whose roster or accounts changed is
+    matched afresh, never served from an earlier day."""
+    days = [date(2026, 11, d) for d in (2, 3, 4, 5)]
+    accounts = pd.DataFrame(
+        [{**vars(a), "snapshot_date": d} for d in days for a in ACCOUNTS]
+    )
+    # 11-04: 赵六 gets an e-mail and an account; 11-05: 张三's account leaves (inactive).
+    accounts.loc[len(accounts)] = {**vars(PMUser("a4", "zhaoliu", "zl@corp.example", "赵六")),
+                                   "snapshot_date": days[2]}  # fmt: skip
+    accounts.loc[len(accounts)] = {**vars(PMUser("a4", "zhaoliu", "zl@corp.example", "赵六")),
+                                   "snapshot_date": days[3]}  # fmt: skip
+    accounts.loc[(accounts["snapshot_date"] == days[3]) & (accounts["pm_user"] == "a1"),
+                 "active"] = False  # fmt: skip
+    roster = pd.concat([ROSTER.assign(snapshot_date=d) for d in days], ignore_index=True)
+    roster.loc[(roster["snapshot_date"] >= days[2]) & (roster["userid"] == "u4"), "email"] = (
+        "zl@corp.example"
+    )
+    scope = Scope(departments=(21,), users=("u7",))
+    mapped = map_days(roster, accounts, {}, scope)
+    assert sorted(set(mapped["snapshot_date"])) == days
+    for day in days:
+        users = [
+            PMUser(r.pm_user, r.login, r.email, r.name, bool(r.active))
+            for r in accounts[accounts["snapshot_date"] == day].itertuples()
+        ]
+        expected = match_users(roster[roster["snapshot_date"] == day], users)
+        got = mapped[mapped["snapshot_date"] == day].reset_index(drop=True)
+        pd.testing.assert_frame_equal(got[expected.columns], expected)
+        assert dict(zip(got["userid"], got["in_scope"], strict=True)) == {
+            "u1": False, "u2": False, "u3": False, "u4": False, "u5": False, "u6": True,
+            "u7": True,
+        }  # fmt: skip
+    found = {d: statuses(mapped[mapped["snapshot_date"] == d]) for d in days}
+    assert found[days[1]]["u4"][0] == "unmapped" and found[days[2]]["u4"][:2] == ("mapped", "a4")
+    assert found[days[2]]["u1"][:2] == ("mapped", "a1") and found[days[3]]["u1"][0] == "unmapped"
 
 
 def test_explicit_mapping_wins_and_an_account_claimed_twice_is_used_by_nobody(tmp_path):

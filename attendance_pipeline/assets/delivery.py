@@ -23,11 +23,10 @@ from attendance_pipeline.pm.ledger import (
     outcome_frame,
     read_ledger,
 )
-from attendance_pipeline.pm.mapping import load_explicit_mapping, mapping_fixes, match_users
+from attendance_pipeline.pm.mapping import load_explicit_mapping, map_days, mapping_fixes
 from attendance_pipeline.pm.plan import (
-    in_scope,
     load_allocations,
-    plan_worklogs,
+    plan_days,
     planned_worklogs,
 )
 from attendance_pipeline.pm.push import ACTIONS, push_window
@@ -114,23 +113,13 @@ def user_mapping(
     dingtalk_roster: pd.DataFrame,
     pm_users: pd.DataFrame,
 ) -> Iterator[dg.Output[pd.DataFrame] | dg.AssetCheckResult]:
-    from attendance_pipeline.pm.base import PMUser
-
     scope = company_config.pipeline().scope
     explicit = load_explicit_mapping(company_config.path_of("user_mapping.csv"))
-    frames = []
-    for day, roster in dingtalk_roster.groupby("snapshot_date", sort=True):
-        accounts = [
-            PMUser(r.pm_user, _str(r.login), _str(r.email), _str(r.name), bool(r.active))
-            for r in pm_users[pm_users["snapshot_date"] == day].itertuples()
-        ]
-        mapped = match_users(roster, accounts, explicit)
-        ancestors = roster.set_index("userid")["dept_ancestors"]
-        mapped["in_scope"] = [in_scope(u, _ints(ancestors.get(u)), scope) for u in mapped["userid"]]
-        mapped["snapshot_date"] = day
-        mapped["pm_system"] = pm.system
-        frames.append(mapped)
-    frame = pd.concat(frames, ignore_index=True) if frames else empty_frame(USER_MAPPING)
+    frame = map_days(dingtalk_roster, pm_users, explicit, scope)
+    if len(frame):
+        frame["pm_system"] = pm.system
+    else:
+        frame = empty_frame(USER_MAPPING)
     latest = frame[frame["snapshot_date"] == frame["snapshot_date"].max()] if len(frame) else frame
     problems = latest[(latest["status"] != MappingStatus.MAPPED) & latest["in_scope"]]
     meta.record(
@@ -201,27 +190,18 @@ def worklog_plan(
     with warehouse.connect() as con:
         withheld = open_holds(con, start, end, blocks=[Blocks.ALL])
     effective_hours, held_hours = split_held(effective_hours, withheld)
-    plans: list[pd.DataFrame] = []
-    skipped_all = [held_hours] if len(held_hours) else []
-    for day, hours in effective_hours.groupby("work_date", sort=True):
-        mapping = user_mapping[user_mapping["snapshot_date"] == day]
-        roster = dingtalk_roster[dingtalk_roster["snapshot_date"] == day]
-        plan, skipped = plan_worklogs(
-            hours,
-            roster,
-            mapping,
-            allocations,
-            company_config.pipeline().scope,
-            pm.system,
-            rules.push_overtime,
-            rules.push_exempt,
-        )
-        plans.append(plan)
-        skipped_all.append(skipped)
-    from attendance_pipeline.schemas import WORKLOG_PLAN
-
-    frame = pd.concat(plans, ignore_index=True) if plans else empty_frame(WORKLOG_PLAN)
-    skipped = pd.concat(skipped_all, ignore_index=True) if skipped_all else pd.DataFrame()
+    frame, skipped = plan_days(
+        effective_hours,
+        dingtalk_roster,
+        user_mapping,
+        allocations,
+        company_config.pipeline().scope,
+        pm.system,
+        rules.push_overtime,
+        rules.push_exempt,
+    )
+    if len(held_hours):
+        skipped = pd.concat([held_hours, skipped], ignore_index=True)
     result = delivery_gates.plan_gate(
         frame, effective_hours, user_mapping, quality=company_config.quality()
     )
@@ -252,14 +232,6 @@ def _ledger_and_holds(
         withheld = open_holds(con, start, end)
     held, frozen = held_days(withheld, mapping, ledger.accounts)
     return ledger, held, frozen
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _ints(values: Any) -> list[int]:
-    return [int(v) for v in values] if values is not None else []
 
 
 @dg.asset(
