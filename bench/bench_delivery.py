@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ from types import ModuleType
 from typing import Any
 
 import pandas as pd
-from harness import machine, write_section
+from harness import git_source, machine, write_section
 
 from attendance_pipeline.china_time import days, now_in_china
 from attendance_pipeline.dingtalk.records import roster_frame
@@ -49,15 +48,8 @@ PREVIOUS = "301b0be"
 
 def previous_module(commit: str, path: str, folder: Path) -> ModuleType:
     """The module at `path` as it was at `commit`, imported from a copy in `folder`."""
-    try:
-        source = subprocess.run(
-            ["git", "show", f"{commit}:{path}"], cwd=ROOT, capture_output=True, text=True,
-            check=True,
-        ).stdout  # fmt: skip
-    except (OSError, subprocess.CalledProcessError) as exc:
-        raise SystemExit(f"cannot read {path} at {commit} (a shallow clone?): {exc}") from exc
     target = folder / f"{Path(path).stem}_{commit}.py"
-    target.write_text(source)
+    target.write_text(git_source(commit, path))
     spec = importlib.util.spec_from_file_location(target.stem, target)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

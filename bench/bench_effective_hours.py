@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,7 +37,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from harness import machine, write_section
+from harness import git_source, machine, write_section
 
 from attendance_pipeline.china_time import days, now_in_china
 from attendance_pipeline.dingtalk.records import approvals_frame, attendance_frame, roster_frame
@@ -62,18 +61,7 @@ def previous_engine(commit: str, folder: Path) -> Callable[..., pd.DataFrame]:
     package.mkdir()
     (package / "__init__.py").write_text("")
     for name in ("engine", "facts"):
-        try:
-            source = subprocess.run(
-                ["git", "show", f"{commit}:attendance_pipeline/hours/{name}.py"],
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-        except (OSError, subprocess.CalledProcessError) as exc:
-            raise SystemExit(
-                f"cannot read the previous engine at {commit} (a shallow clone?): {exc}"
-            ) from exc
+        source = git_source(commit, f"attendance_pipeline/hours/{name}.py")
         source = source.replace(
             "from attendance_pipeline.hours import facts", "from . import facts"
         )

@@ -23,6 +23,17 @@ RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def git_source(commit: str, path: str) -> str:
+    """The text of `path` at `commit` (a baseline from history); a clear exit if unreadable."""
+    try:
+        return subprocess.run(
+            ["git", "show", f"{commit}:{path}"], cwd=ROOT, capture_output=True, text=True,
+            check=True,
+        ).stdout  # fmt: skip
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise SystemExit(f"cannot read {path} at {commit} (a shallow clone?): {exc}") from exc
+
+
 def machine() -> str:
     """The machine line, in bench_effective_hours.py's format."""
     cpu = "unknown CPU"
