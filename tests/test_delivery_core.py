@@ -74,9 +74,7 @@ def test_mapping_many_days_matches_each_day_and_reuses_only_unchanged_days():
     """`map_days` equals `match_users` day by day; a day whose roster or accounts changed is
     matched afresh, never served from an earlier day."""
     days = [date(2026, 11, d) for d in (2, 3, 4, 5)]
-    accounts = pd.DataFrame(
-        [{**vars(a), "snapshot_date": d} for d in days for a in ACCOUNTS]
-    )
+    accounts = pd.DataFrame([{**vars(a), "snapshot_date": d} for d in days for a in ACCOUNTS])
     # 11-04: 赵六 gets an e-mail and an account; 11-05: 张三's account leaves (inactive).
     accounts.loc[len(accounts)] = {**vars(PMUser("a4", "zhaoliu", "zl@corp.example", "赵六")),
                                    "snapshot_date": days[2]}  # fmt: skip
