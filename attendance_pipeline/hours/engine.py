@@ -96,7 +96,7 @@ def derive_effective_hours(
     shift_status = _shift_status(shifts)
     shifts["status"] = shift_status
     shifts["hours"] = (
-        table[shifts["exc"].to_numpy() + 1, _status_codes(shift_status)]
+        table[shifts["exc"].to_numpy() + 1, _lookup(shift_status, STATUS_CODES)]
         * shifts["sched_h"].to_numpy()
         / rules.standard_day_hours
     )
@@ -468,10 +468,6 @@ def _hours_table(rules: Rules) -> np.ndarray:
 STATUS_CODES = pd.Index(list(DEFAULT_STATUS_HOURS))
 
 
-def _status_codes(statuses: np.ndarray | pd.Series) -> np.ndarray:
-    return _lookup(statuses, STATUS_CODES)
-
-
 def _lookup(values: np.ndarray | pd.Series, index: pd.Index) -> np.ndarray:
     """Each value's position in `index` (hashed once per distinct value); KeyError if absent."""
     codes, distinct = pd.factorize(np.asarray(values, dtype=object))
@@ -528,7 +524,7 @@ def _decide(
     exc = days["exc"].to_numpy()
     row = exc + 1
     simple = np.isin(status, SIMPLE_STATUSES)
-    simple_hours = table[row, _status_codes(np.where(simple, status, "normal"))]
+    simple_hours = table[row, _lookup(np.where(simple, status, "normal"), STATUS_CODES)]
     # An exempt rest day or holiday earns nothing, whatever the exempt hours.
     exempt_off = (status == "exempt") & ~days["exempt_workday"].to_numpy(dtype=bool)
     hours = np.select(

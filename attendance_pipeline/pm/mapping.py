@@ -20,7 +20,7 @@ import pandas as pd
 from attendance_pipeline.config_files import ConfigError, open_config_csv
 from attendance_pipeline.pipeline_config import Scope
 from attendance_pipeline.pm.base import PMUser
-from attendance_pipeline.pm.plan import in_scope
+from attendance_pipeline.pm.plan import dept_list, in_scope
 from attendance_pipeline.vocabulary import MappingStatus
 
 STRATEGIES = ("explicit", "email", "job_number")
@@ -85,7 +85,9 @@ def map_days(
         else:
             firsts = people.drop_duplicates("userid")
             of = dict(zip(firsts["userid"], firsts["dept_ancestors"], strict=True))
-            mapped["in_scope"] = [in_scope(u, _ints(of.get(u)), scope) for u in mapped["userid"]]
+            mapped["in_scope"] = [
+                in_scope(u, dept_list(of.get(u)), scope) for u in mapped["userid"]
+            ]
         mapped["snapshot_date"] = day
         frames.append(mapped)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -100,10 +102,6 @@ def _fingerprint(frame: pd.DataFrame, fields: tuple[str, ...]) -> str:
 
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
-
-
-def _ints(values: Any) -> list[int]:
-    return [int(v) for v in values] if values is not None else []
 
 
 def match_users(
@@ -167,14 +165,13 @@ def match_users(
     claims = matched["pm_user"].value_counts()
     for pm_user in sorted(claims[claims > 1].index):
         userids = matched.loc[matched["pm_user"] == pm_user, "userid"].tolist()
-        if len(userids) > 1:
-            mask = frame["pm_user"] == pm_user
-            frame.loc[mask, "status"] = MappingStatus.AMBIGUOUS.value
-            frame.loc[mask, "reason"] = (
-                f"PM account {pm_user} is matched by {len(userids)} employees "
-                f"({', '.join(sorted(userids))}); add rows to config/user_mapping.csv"
-            )
-            frame.loc[mask, "pm_user"] = None
+        mask = frame["pm_user"] == pm_user
+        frame.loc[mask, "status"] = MappingStatus.AMBIGUOUS.value
+        frame.loc[mask, "reason"] = (
+            f"PM account {pm_user} is matched by {len(userids)} employees "
+            f"({', '.join(sorted(userids))}); add rows to config/user_mapping.csv"
+        )
+        frame.loc[mask, "pm_user"] = None
     return frame.sort_values("userid").reset_index(drop=True)
 
 

@@ -12,6 +12,7 @@ import csv
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -109,6 +110,11 @@ def _split(total_minutes: int, shares: tuple[float, ...]) -> tuple[int, ...]:
     return tuple(int(p) for p in parts)
 
 
+def dept_list(values: Any) -> list[int]:
+    """A roster list column's value (department ids or ancestors) as ints; null is empty."""
+    return [int(v) for v in values] if values is not None else []
+
+
 def in_scope(userid: str, dept_ancestors: list[int], scope: Scope) -> bool:
     if not scope.departments and not scope.users:
         return True
@@ -168,7 +174,7 @@ def plan_worklogs(
     # Columns as Python lists first: iterating Arrow-backed columns costs ~2 µs a value.
     people = roster.drop_duplicates(["snapshot_date", "userid"])
     ancestors_of = {
-        (snapshot, userid): [int(d) for d in value] if value is not None else []
+        (snapshot, userid): dept_list(value)
         for snapshot, userid, value in zip(
             people["snapshot_date"].tolist(),
             people["userid"].tolist(),
