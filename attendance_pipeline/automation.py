@@ -30,7 +30,7 @@ from attendance_pipeline.dagster_api import (
 from attendance_pipeline.dingtalk.robot import send_markdown
 from attendance_pipeline.pipeline_config import load_pipeline_config
 from attendance_pipeline.refresh import availability_on_events, stream_refresh
-from attendance_pipeline.settings import load_settings
+from attendance_pipeline.settings import Settings, load_settings
 from attendance_pipeline.targeted import TRIGGER_TAG
 from attendance_pipeline.warehouse import record_sync_error
 
@@ -83,17 +83,26 @@ def daily_sync(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     return window_request(context.scheduled_execution_time, 1, "daily")
 
 
-@dg.schedule(
-    cron_schedule="40 3 * * *",
-    execution_timezone="Asia/Shanghai",
-    job_name="sync",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Re-pulls the trailing window (pipeline.yaml corrections_days) as one run.",
-)
-def corrections_sync(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    settings = load_settings(env_file=None)
-    days = load_pipeline_config(settings.config_dir / "pipeline.yaml").corrections_days
-    return window_request(context.scheduled_execution_time, days, "corrections")
+def corrections_schedule(settings: Settings | None = None) -> dg.ScheduleDefinition:
+    """The corrections schedule of `settings`' organisation (None: the environment's)."""
+
+    @dg.schedule(
+        name="corrections_sync",
+        cron_schedule="40 3 * * *",
+        execution_timezone="Asia/Shanghai",
+        job_name="sync",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="Re-pulls the trailing window (pipeline.yaml corrections_days) as one run.",
+    )
+    def corrections_sync(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        config_dir = (settings or load_settings(env_file=None)).config_dir
+        days = load_pipeline_config(config_dir / "pipeline.yaml").corrections_days
+        return window_request(context.scheduled_execution_time, days, "corrections")
+
+    return corrections_sync
+
+
+corrections_sync = corrections_schedule()
 
 
 @dg.schedule(
@@ -120,41 +129,66 @@ def weekly_availability(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     return dg.RunRequest(run_key=f"availability-weekly-{day}", tags={TRIGGER_TAG: "weekly"})
 
 
-@dg.run_failure_sensor(
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Failed runs (incl. failed blocking checks) → sync_errors and the DingTalk group.",
-)
-def alert_on_run_failure(context: dg.RunFailureSensorContext) -> None:
-    run = context.dagster_run
-    window = (
-        f"{run.tags.get(PARTITION_RANGE_START_TAG, '?')}.."
-        f"{run.tags.get(PARTITION_RANGE_END_TAG, '?')}"
+def failure_sensor(settings: Settings | None = None) -> dg.RunFailureSensorDefinition:
+    """Failed runs of this code location (`settings`' organisation; None: the environment's)
+    → its `sync_errors` and the DingTalk group."""
+
+    @dg.run_failure_sensor(
+        name="alert_on_run_failure",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Failed runs (incl. failed blocking checks) → sync_errors and the DingTalk "
+        "group.",
     )
-    message = (context.failure_event.message or "run failed").strip()
-    record_sync_error(
-        load_settings(env_file=None).warehouse_path,
-        "dagster",
-        "run",
-        window,
-        run.run_id,
-        "RunFailure",
-        message,
-    )
-    webhook = os.environ.get("DINGTALK_ROBOT_WEBHOOK")
-    if webhook:
-        send_markdown(
-            webhook,
-            os.environ.get("DINGTALK_ROBOT_SECRET"),
-            "attendance_pipeline: run failed",
-            f"### attendance_pipeline run failed\n\n- job: {run.job_name}\n- days: {window}\n"
-            f"- run: {run.run_id}\n\n{message[:1500]}",
+    def alert_on_run_failure(context: dg.RunFailureSensorContext) -> None:
+        run = context.dagster_run
+        window = (
+            f"{run.tags.get(PARTITION_RANGE_START_TAG, '?')}.."
+            f"{run.tags.get(PARTITION_RANGE_END_TAG, '?')}"
         )
+        message = (context.failure_event.message or "run failed").strip()
+        current = settings or load_settings(env_file=None)
+        record_sync_error(
+            current.warehouse_path, "dagster", "run", window, run.run_id, "RunFailure", message
+        )
+        webhook = os.environ.get("DINGTALK_ROBOT_WEBHOOK")
+        if webhook:
+            org = f"- organisation: {current.org_id}\n" if current.org_id else ""
+            send_markdown(
+                webhook,
+                os.environ.get("DINGTALK_ROBOT_SECRET"),
+                "attendance_pipeline: run failed",
+                f"### attendance_pipeline run failed\n\n{org}- job: {run.job_name}\n"
+                f"- days: {window}\n- run: {run.run_id}\n\n{message[:1500]}",
+            )
+
+    return alert_on_run_failure
 
 
-def definitions() -> dg.Definitions:
-    """The automation stage: jobs, schedules and sensors."""
+alert_on_run_failure = failure_sensor()
+
+
+def definitions(settings: Settings | None = None) -> dg.Definitions:
+    """The automation stage: jobs, schedules and sensors; an organisation's (`settings.org_id`)
+    select its own `<org>/` assets and keep its own corrections window and error log. The
+    Stream sensors serve the default organisation (`listen` keeps one event queue)."""
+    if settings is None or settings.org_id is None:
+        return dg.Definitions(
+            jobs=[sync_job, payroll_job, availability_job, availability_weekly_job],
+            schedules=[daily_sync, corrections_sync, daily_availability, weekly_availability],
+            sensors=[alert_on_run_failure, stream_refresh, availability_on_events],
+        )
+    availability = dg.define_asset_job(
+        "availability",
+        selection=dg.AssetSelection.assets(dg.AssetKey([settings.org_id, "team_availability"])),
+        description=availability_job.description,
+    )
     return dg.Definitions(
-        jobs=[sync_job, payroll_job, availability_job, availability_weekly_job],
-        schedules=[daily_sync, corrections_sync, daily_availability, weekly_availability],
-        sensors=[alert_on_run_failure, stream_refresh, availability_on_events],
+        jobs=[sync_job, payroll_job, availability, availability_weekly_job],
+        schedules=[
+            daily_sync,
+            corrections_schedule(settings),
+            daily_availability,
+            weekly_availability,
+        ],
+        sensors=[failure_sensor(settings)],
     )

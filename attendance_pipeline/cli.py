@@ -46,6 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     sync.add_argument("--start", required=True, help="first work date, YYYY-MM-DD")
     sync.add_argument("--end", required=True, help="last work date, YYYY-MM-DD (before today)")
     sync.add_argument("--dry-run", action="store_true", help="compute everything, write no PM")
+    sync.add_argument(
+        "--org",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="with config/orgs.yaml: only this organisation (repeatable; default: all of them)",
+    )
 
     payroll = commands.add_parser("payroll", help="print, export (or lock) a payroll month")
     payroll.add_argument("--month", required=True, help="YYYY-MM")
@@ -84,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     if rest:
         parser.error(f"unrecognised arguments: {' '.join(rest)}")
     if args.command == "sync":
-        return _sync(args.start, args.end, args.dry_run)
+        return _sync(args.start, args.end, args.dry_run, args.org)
     if args.command == "payroll":
         return _payroll(args.month, args.format, args.lock, args.by, args.out)
     if args.command == "listen":
@@ -122,17 +129,34 @@ def _listen() -> int:
     return listen.main(settings.data_dir, key, secret, settings.dingtalk_api_base_url)
 
 
-def _sync(start: str, end: str, dry_run: bool) -> int:
+def _sync(start: str, end: str, dry_run: bool, only: list[str] | None = None) -> int:
     from attendance_pipeline.config_files import ConfigError
     from attendance_pipeline.definitions import build_definitions
+    from attendance_pipeline.orgs import deployment_settings
     from attendance_pipeline.resources import ConfigFolder
-    from attendance_pipeline.settings import load_settings
-    from attendance_pipeline.sync import SyncUsageError, dagster_instance, parse_range, run_sync
+    from attendance_pipeline.settings import Settings, load_settings
+    from attendance_pipeline.sync import (
+        SyncUsageError,
+        dagster_instance,
+        parse_range,
+        run_sync,
+        sync_organisations,
+    )
 
     try:
         settings = load_settings()
         first, last = parse_range(start, end, settings.partitions_start)
-        ConfigFolder(path=str(settings.config_dir)).check_all()
+        organisations = deployment_settings(settings)
+        if only:
+            known = {o.org_id for o in organisations}
+            if unknown := sorted(set(only) - known):
+                raise SyncUsageError(
+                    f"--org {', '.join(unknown)}: not in orgs.yaml "
+                    f"(organisations: {', '.join(sorted(str(k) for k in known))})"
+                )
+            organisations = [o for o in organisations if o.org_id in only]
+        if organisations[0].org_id is None:
+            ConfigFolder(path=str(settings.config_dir)).check_all()
     except (SyncUsageError, ConfigError, ValueError) as exc:
         print(f"attendance-pipeline sync: {exc}", file=sys.stderr)
         return 2
@@ -146,6 +170,16 @@ def _sync(start: str, end: str, dry_run: bool) -> int:
             file=sys.stderr,
         )
         return 2
+    if organisations[0].org_id is not None:
+        # Each organisation's config folder is checked as it starts: a broken one fails alone.
+        def check(org: Settings) -> None:
+            ConfigFolder(path=str(org.config_dir)).check_all()
+
+        deployment = sync_organisations(
+            organisations, build_definitions, first, last, instance=dagster_instance(),
+            dry_run=dry_run, check=check,
+        )  # fmt: skip
+        return deployment.exit_code
     defs = build_definitions(settings)
     pm = defs.resources.get("pm") if defs.resources else None
     pm_url = getattr(pm, "base_url", "")

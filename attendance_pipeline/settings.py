@@ -36,6 +36,13 @@ class Settings:
     partitions_start: date
     pm_simulator_url: str = SIM_PM_URL
     lake_url: str | None = None  # ATTENDANCE_LAKE_URL, e.g. s3://bucket/prefix; None: data/lake
+    # One organisation of a multi-organisation deployment (`orgs.py`); None: the default one.
+    org_id: str | None = None
+    app_key_env: str = "DINGTALK_APP_KEY"  # the environment variables holding the credentials
+    app_secret_env: str = "DINGTALK_APP_SECRET"
+    sim_app_key: str = SIM_APP_KEY  # the simulator's credentials when those variables are unset
+    sim_app_secret: str = SIM_APP_SECRET
+    pm_env_prefix: str = ""  # the PM settings are <prefix>PM_SYSTEM, <prefix>PM_BASE_URL, ...
 
     @property
     def lake_dir(self) -> UPath:

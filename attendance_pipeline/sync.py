@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -20,6 +20,7 @@ from attendance_pipeline.dagster_api import partition_range_tags
 from attendance_pipeline.finance import first_open_after, locked_months, month_of
 from attendance_pipeline.holdback import open_holds
 from attendance_pipeline.pm.push import ACTIONS
+from attendance_pipeline.settings import Settings
 from attendance_pipeline.vocabulary import Blocks
 from attendance_pipeline.warehouse import connect
 
@@ -233,6 +234,68 @@ def run_sync(
     return summary
 
 
+@dataclass
+class DeploymentSummary:
+    """The outcome of one sync of every organisation of a deployment (`orgs.yaml`)."""
+
+    summaries: dict[str, SyncSummary] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)  # organisation -> why it did not run
+
+    @property
+    def exit_code(self) -> int:
+        """The worst organisation's: 1 if any failed, else 3 if any held days back, else 0."""
+        codes = [s.exit_code for s in self.summaries.values()]
+        codes += [EXIT_FAILED] * len(self.errors)
+        if EXIT_FAILED in codes:
+            return EXIT_FAILED
+        return EXIT_HELD_BACK if EXIT_HELD_BACK in codes else EXIT_OK
+
+    def render(self) -> str:
+        lines = ["organisations:"]
+        for org, summary in self.summaries.items():
+            state = "succeeded" if summary.success else "FAILED"
+            held = f", {len(summary.held)} employee-days held back" if len(summary.held) else ""
+            lines.append(f"  {org:<16} {state}{held}")
+        lines.extend(
+            f"  {org:<16} FAILED before running: {why}" for org, why in self.errors.items()
+        )
+        return "\n".join(lines)
+
+
+def sync_organisations(
+    organisations: Sequence[Settings],
+    build: Callable[[Settings], dg.Definitions],
+    start: date,
+    end: date,
+    *,
+    instance: dg.DagsterInstance | None = None,
+    dry_run: bool = False,
+    out: TextIO = sys.stdout,
+    check: Callable[[Settings], None] | None = None,
+) -> DeploymentSummary:
+    """`run_sync` for each organisation in turn, each on its own definitions (`build`): one
+    that fails (a rejected secret, its quota spent, a broken config folder) is reported and the
+    others still run. `check` (e.g. of the config folder) runs first, with the same effect."""
+    deployment = DeploymentSummary()
+    for settings in organisations:
+        org = settings.org_id or "default"
+        out.write(f"== organisation {org}\n")
+        out.flush()
+        try:
+            if check is not None:
+                check(settings)
+            defs = build(settings)
+        except (ValueError, OSError, dg.DagsterError) as exc:  # ConfigError is a ValueError
+            deployment.errors[org] = f"{type(exc).__name__}: {exc}"
+            out.write(f"  not run: {deployment.errors[org]}\n")
+            continue
+        deployment.summaries[org] = run_sync(
+            defs, start, end, instance=instance, dry_run=dry_run, out=out
+        )
+    out.write(deployment.render() + "\n")
+    return deployment
+
+
 def month_windows(start: date, end: date, max_days: int) -> Iterator[tuple[date, date]]:
     """start..end cut at the first of each month, and into pieces of at most `max_days`."""
     cursor = start
@@ -298,7 +361,7 @@ def _collect(summary: SyncSummary, result: dg.ExecuteInProcessResult) -> None:
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
             materialization = event.step_materialization_data.materialization
-            name = materialization.asset_key.to_user_string()
+            name = materialization.asset_key.path[-1]  # an organisation's keys are <org>/<name>
             metadata: dict[str, Any] = {k: v.value for k, v in materialization.metadata.items()}
             asset = summary.assets.setdefault(name, AssetSummary())
             asset.partitions += 1

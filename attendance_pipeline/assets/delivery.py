@@ -162,7 +162,7 @@ def user_mapping(
         with warehouse.connect() as con:
             holds.publish_and_record(context, con, [result], start, end)
     yield dg.Output(frame)
-    yield check_result("user_mapping", result)
+    yield check_result(meta.key_for(context, "user_mapping"), result)
 
 
 @dg.asset(
@@ -220,7 +220,7 @@ def worklog_plan(
         daily={"rows": meta.rows, "hours": meta.total("seconds", scale=3600)},
     )
     yield dg.Output(frame)
-    yield check_result("worklog_plan", result)
+    yield check_result(meta.key_for(context, "worklog_plan"), result)
 
 
 def _ledger_and_holds(
@@ -266,7 +266,7 @@ def pushed_worklogs(
             output_name="result", metadata={"rows": 0, "skipped": "PM_SYSTEM=none: nothing pushed"}
         )
         return empty_frame(PUSHED_WORKLOGS)
-    problems = failing_gates(context.instance)
+    problems = failing_gates(context.instance, meta.key_prefix(context))
     if problems and not dry_run:
         message = "; ".join(problems)
         record_sync_error(
@@ -299,7 +299,9 @@ def pushed_worklogs(
     with warehouse.connect() as con:
         appended = append_outcomes(con, frame)
     context.log_event(
-        dg.AssetMaterialization("worklog_ledger", metadata={"rows_appended": appended})
+        dg.AssetMaterialization(
+            meta.key_for(context, "worklog_ledger"), metadata={"rows_appended": appended}
+        )
     )
     meta.record(
         context,
@@ -355,9 +357,13 @@ def worklog_reconciliation(
         )
         frame = empty_frame(RECONCILIATION)
         yield dg.Output(frame)
-        yield check_result("worklog_reconciliation", delivery_gates.reconciliation_gate(frame))
         yield check_result(
-            "worklog_reconciliation", delivery_gates.reconciliation_conflicts_gate(frame)
+            meta.key_for(context, "worklog_reconciliation"),
+            delivery_gates.reconciliation_gate(frame),
+        )
+        yield check_result(
+            meta.key_for(context, "worklog_reconciliation"),
+            delivery_gates.reconciliation_conflicts_gate(frame),
         )
         return
     ledger, held, frozen = _ledger_and_holds(warehouse, pm.system, start, end, user_mapping)
@@ -390,7 +396,10 @@ def worklog_reconciliation(
                 "hold the plan (see the metadata for the difference)",
             )
         return
-    yield check_result("worklog_reconciliation", delivery_gates.reconciliation_gate(frame))
     yield check_result(
-        "worklog_reconciliation", delivery_gates.reconciliation_conflicts_gate(frame)
+        meta.key_for(context, "worklog_reconciliation"), delivery_gates.reconciliation_gate(frame)
+    )
+    yield check_result(
+        meta.key_for(context, "worklog_reconciliation"),
+        delivery_gates.reconciliation_conflicts_gate(frame),
     )

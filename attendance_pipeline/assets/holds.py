@@ -13,6 +13,7 @@ import duckdb
 import pandas as pd
 
 from attendance_pipeline import holdback
+from attendance_pipeline.assets.metadata import key_for
 from attendance_pipeline.checks.gx import GateResult
 from attendance_pipeline.china_time import now_in_china
 from attendance_pipeline.dingtalk.robot import send_markdown
@@ -62,7 +63,7 @@ def publish_and_record(
     if new or released:
         context.log_event(
             dg.AssetMaterialization(
-                "held_back",
+                key_for(context, "held_back"),
                 metadata={
                     "new": new,
                     "released": released,
@@ -72,7 +73,11 @@ def publish_and_record(
             )
         )
     if new:
-        context.log_event(dg.AssetMaterialization("sync_errors", metadata={"rows_appended": new}))
+        context.log_event(
+            dg.AssetMaterialization(
+                key_for(context, "sync_errors"), metadata={"rows_appended": new}
+            )
+        )
     return written
 
 

@@ -87,10 +87,20 @@ def table_metadata(schema: pa.Schema, table: str | None = None) -> dict[str, Any
     return metadata
 
 
+def key_prefix(context: dg.AssetExecutionContext) -> list[str]:
+    """The running asset's organisation as a key prefix (`[]` for the default one)."""
+    return list(next(iter(context.assets_def.keys)).path[:-1])
+
+
+def key_for(context: dg.AssetExecutionContext, asset: str) -> dg.AssetKey:
+    """`asset`'s key in the running asset's organisation."""
+    return dg.AssetKey([*key_prefix(context), asset])
+
+
 def latest(context: dg.AssetExecutionContext, asset: str, name: str, default: Any = None) -> Any:
     """The value of metadata entry `name` on `asset`'s latest materialization (e.g. the roster's
     department names), or `default`."""
-    event = context.instance.get_latest_materialization_event(dg.AssetKey(asset))
+    event = context.instance.get_latest_materialization_event(key_for(context, asset))
     if event is None or event.asset_materialization is None:
         return default
     entry = event.asset_materialization.metadata.get(name)
@@ -107,7 +117,9 @@ def partition_value(context: dg.AssetExecutionContext, asset: str, day: date, na
     """Metadata entry `name` of `asset`'s latest materialization of partition `day` (None when
     that day was never materialised)."""
     result = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[day.isoformat()]),
+        dg.AssetRecordsFilter(
+            asset_key=key_for(context, asset), asset_partitions=[day.isoformat()]
+        ),
         limit=1,
     )
     if not result.records:
@@ -131,7 +143,7 @@ def metered_calls_since(context: dg.AssetExecutionContext, since: datetime) -> i
         while True:
             result = context.instance.fetch_materializations(
                 dg.AssetRecordsFilter(
-                    asset_key=dg.AssetKey(asset), after_timestamp=since.timestamp()
+                    asset_key=key_for(context, asset), after_timestamp=since.timestamp()
                 ),
                 limit=1000,
                 cursor=cursor,

@@ -54,3 +54,22 @@ def window_dates(context: dg.AssetExecutionContext) -> tuple[date, date]:
     """The first and last work date (inclusive) of the run's partition window."""
     window = context.partition_time_window
     return window.start.date(), (window.end - timedelta(days=1)).date()
+
+
+def with_pool_suffix(assets: Sequence[Any], suffix: str) -> list[Any]:
+    """The assets with each op's concurrency pool `p` renamed `p_<suffix>`: an organisation's
+    DingTalk calls and warehouse writes queue behind its own, not behind another's."""
+    renamed: list[Any] = []
+    for asset in assets:
+        executable = isinstance(asset, dg.AssetsDefinition) and asset.is_executable
+        op = asset.node_def if executable else None
+        if not isinstance(op, dg.OpDefinition) or not op.pool:
+            renamed.append(asset)
+            continue
+        # Dagster has no public way to change an op's pool after decoration; the copy is the
+        # same op (function, ins, outs, tags, resources) under the new pool.
+        copy = op.with_replaced_properties(name=op.name)
+        copy._pool = f"{op.pool}_{suffix}"
+        attributes = {**asset.get_attributes_dict(), "node_def": copy}
+        renamed.append(dg.AssetsDefinition.dagster_internal_init(**attributes))
+    return renamed

@@ -14,6 +14,7 @@ stands.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import dagster as dg
@@ -51,12 +52,15 @@ GATES: list[tuple[str, str, bool, str]] = [
      "payroll agrees with DingTalk's own report within report_tolerance, per person-month"),
 ]  # fmt: skip
 
-# The gates whose latest result must be passing before anything is pushed.
-PUSH_PRECONDITIONS = [
-    dg.AssetCheckKey(dg.AssetKey(asset), name)
-    for asset, name, blocking, _ in GATES
-    if blocking and asset not in ("worklog_reconciliation",)
-]
+
+def push_preconditions(prefix: Sequence[str] = ()) -> list[dg.AssetCheckKey]:
+    """The gates whose latest result must be passing before anything is pushed (for the
+    organisation whose keys start with `prefix`)."""
+    return [
+        dg.AssetCheckKey(dg.AssetKey([*prefix, asset]), name)
+        for asset, name, blocking, _ in GATES
+        if blocking and asset not in ("worklog_reconciliation",)
+    ]
 
 
 def specs_for(asset: str) -> list[dg.AssetCheckSpec]:
@@ -68,15 +72,17 @@ def specs_for(asset: str) -> list[dg.AssetCheckSpec]:
     ]
 
 
-def check_result(asset: str, result: Any) -> dg.AssetCheckResult:
+def check_result(asset: str | dg.AssetKey, result: Any) -> dg.AssetCheckResult:
     """A `GateResult` as a Dagster check result (metadata: what failed, counts, sample rows).
 
     A blocking gate is ERROR (stops downstream) only for a systemic failure; one that holds back
     employee-days, or only reports rows, is WARN so the rest flows."""
-    blocking = next(b for owner, name, b, _ in GATES if owner == asset and name == result.name)
+    key = asset if isinstance(asset, dg.AssetKey) else dg.AssetKey(asset)
+    owner_name = key.path[-1]  # an organisation's keys are <org>/<asset>
+    blocking = next(b for owner, name, b, _ in GATES if owner == owner_name and name == result.name)
     stops = blocking and result.systemic
     return dg.AssetCheckResult(
-        asset_key=asset,
+        asset_key=key,
         check_name=result.name,
         passed=bool(result.passed),
         severity=dg.AssetCheckSeverity.ERROR if stops else dg.AssetCheckSeverity.WARN,
@@ -88,13 +94,13 @@ def check_result(asset: str, result: Any) -> dg.AssetCheckResult:
     )
 
 
-def failing_gates(instance: dg.DagsterInstance) -> list[str]:
+def failing_gates(instance: dg.DagsterInstance, prefix: Sequence[str] = ()) -> list[str]:
     """Push preconditions whose latest evaluation failed systemically (ERROR) or never ran.
 
     Held-back employee-days (a WARN result) do not stop the push: the pusher leaves exactly
     those days alone (`held_back`)."""
     problems = []
-    for key, evaluation in latest_check_evaluations(instance, PUSH_PRECONDITIONS).items():
+    for key, evaluation in latest_check_evaluations(instance, push_preconditions(prefix)).items():
         label = f"{key.asset_key.to_user_string()}:{key.name}"
         if evaluation is None:
             problems.append(f"{label} has never run")

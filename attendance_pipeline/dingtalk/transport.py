@@ -120,6 +120,8 @@ class DingTalkOptions:
     user_page_size: int = 100
     group_page_size: int = 10  # getsimplegroups `size`: documented maximum 10
     hrm_page_size: int = 50  # dismissions `maxResults` / dimissionInfos `userIdList`: at most 50
+    # Where a person fixes rejected credentials (an organisation's own variables, orgs.yaml).
+    credentials_hint: str = "DINGTALK_APP_KEY and DINGTALK_APP_SECRET"
     today: date | None = None  # for the horizon check; None is today in China
 
 
@@ -429,7 +431,7 @@ class DingTalkTransport:
             raise DingTalkAuthError(
                 "oauth2/accessToken",
                 f"DingTalk rejected the app key/secret (HTTP {response.status_code}); "
-                "check DINGTALK_APP_KEY and DINGTALK_APP_SECRET",
+                f"check {self.options.credentials_hint}",
             )
         payload = response.json()
         token = payload.get("accessToken")

@@ -78,10 +78,17 @@ class PMResource(dg.ConfigurableResource):
         raise KeyError(f"no ZenTao password for account {account} (ZENTAO_USER_PASSWORDS)")
 
 
-def pm_resource_from_env(uses_simulator: bool, simulator_url: str = SIM_PM_URL) -> PMResource:
-    """PM settings from the environment; the demo profile points at the PM simulator."""
-    system = os.environ.get("PM_SYSTEM", "jira" if uses_simulator else "none").strip().lower()
-    if uses_simulator and "PM_BASE_URL" not in os.environ:
+def pm_resource_from_env(
+    uses_simulator: bool, simulator_url: str = SIM_PM_URL, prefix: str = ""
+) -> PMResource:
+    """PM settings from the environment (each name after `prefix`, an organisation's); the demo
+    profile points at the PM simulator."""
+
+    def env(name: str, default: str = "") -> str:
+        return os.environ.get(prefix + name, default)
+
+    system = env("PM_SYSTEM", "jira" if uses_simulator else "none").strip().lower()
+    if uses_simulator and prefix + "PM_BASE_URL" not in os.environ:
         return PMResource(
             system=system,
             base_url=simulator_url,
@@ -92,7 +99,7 @@ def pm_resource_from_env(uses_simulator: bool, simulator_url: str = SIM_PM_URL) 
         )
 
     def secret(name: str) -> str:
-        return dg.EnvVar(name) if os.environ.get(name) else ""
+        return dg.EnvVar(prefix + name) if env(name) else ""
 
     token_var = {
         "redmine": "REDMINE_API_KEY",
@@ -103,10 +110,10 @@ def pm_resource_from_env(uses_simulator: bool, simulator_url: str = SIM_PM_URL) 
     }.get(system, "PM_TOKEN")
     return PMResource(
         system=system,
-        base_url=os.environ.get("PM_BASE_URL", ""),
-        user=os.environ.get("PM_USER", ""),
+        base_url=env("PM_BASE_URL"),
+        user=env("PM_USER"),
         token=secret(token_var),
-        workspace_id=os.environ.get("TAPD_WORKSPACE_ID", ""),
-        jira_base_url=os.environ.get("JIRA_BASE_URL", ""),
+        workspace_id=env("TAPD_WORKSPACE_ID"),
+        jira_base_url=env("JIRA_BASE_URL"),
         user_passwords=secret("ZENTAO_USER_PASSWORDS"),
     )

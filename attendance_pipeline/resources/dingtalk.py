@@ -26,6 +26,7 @@ class DingTalkResource(dg.ConfigurableResource):
     ban_pause_s: float | None = None
     horizon_days: int = 180
     today: str | None = None  # YYYY-MM-DD; for the horizon check against a simulator's clock
+    credentials_hint: str = "DINGTALK_APP_KEY and DINGTALK_APP_SECRET"  # named when rejected
 
     def clock_today(self) -> date:
         """DingTalk's today: the configured clock (a simulator's) or today in China."""
@@ -47,6 +48,7 @@ class DingTalkResource(dg.ConfigurableResource):
                 ban_pause_s=self.ban_pause_s,
                 horizon_days=self.horizon_days,
                 today=date.fromisoformat(self.today) if self.today else None,
+                credentials_hint=self.credentials_hint,
             ),
             progress=progress,
         )

@@ -64,6 +64,11 @@ class LakeIOManager(dg.UPathIOManager):
     def __init__(self, base_path: UPath) -> None:
         super().__init__(base_path=base_path)
 
+    def get_asset_relative_path(self, context: dg.InputContext | dg.OutputContext) -> UPath:
+        """`<asset>/`: an organisation's lake is its own folder, so its key prefix is not
+        repeated in the path (`data/orgs/acme/lake/effective_hours/`)."""
+        return UPath(context.asset_key.path[-1])
+
     def dump_to_path(self, context: dg.OutputContext, obj: pd.DataFrame, path: UPath) -> None:
         name = context.asset_key.path[-1]
         write_parquet_atomic(to_table(obj, SCHEMAS[name], f"asset {name}"), path)
