@@ -65,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     payroll.add_argument("--by", default=os.environ.get("USER", "cli"), help="who locks")
 
+    orgs = commands.add_parser("orgs", help="the organisations of config/orgs.yaml")
+    orgs_do = orgs.add_subparsers(dest="orgs_command", required=True)
+    orgs_do.add_parser("list", help="each organisation's id, data and config folders")
+    orgs_do.add_parser("workspace", help="print a workspace.yaml: a code location per organisation")
+
     commands.add_parser(
         "listen", help="receive DingTalk events (Stream mode) into data/events.sqlite, forever"
     )
@@ -96,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         return _payroll(args.month, args.format, args.lock, args.by, args.out)
     if args.command == "listen":
         return _listen()
+    if args.command == "orgs":
+        return _orgs(args.orgs_command)
     return _demo(args.port, args.days, args.employees, args.dingtalk_port, args.pm_port)
 
 
@@ -132,6 +139,7 @@ def _listen() -> int:
 def _sync(start: str, end: str, dry_run: bool, only: list[str] | None = None) -> int:
     from attendance_pipeline.config_files import ConfigError
     from attendance_pipeline.definitions import build_definitions
+    from attendance_pipeline.organisations import consolidate
     from attendance_pipeline.orgs import deployment_settings
     from attendance_pipeline.resources import ConfigFolder
     from attendance_pipeline.settings import Settings, load_settings
@@ -179,6 +187,9 @@ def _sync(start: str, end: str, dry_run: bool, only: list[str] | None = None) ->
             organisations, build_definitions, first, last, instance=dagster_instance(),
             dry_run=dry_run, check=check,
         )  # fmt: skip
+        # Finance reads the group warehouse: every organisation's published rows, with org_id.
+        counts = consolidate(settings.warehouse_path, deployment_settings(settings))
+        print(f"group warehouse {settings.warehouse_path}: {counts}")
         return deployment.exit_code
     defs = build_definitions(settings)
     pm = defs.resources.get("pm") if defs.resources else None
@@ -199,6 +210,34 @@ def _sync(start: str, end: str, dry_run: bool, only: list[str] | None = None) ->
         return 2
     summary = run_sync(defs, first, last, instance=dagster_instance(), dry_run=dry_run)
     return summary.exit_code
+
+
+def _orgs(command: str) -> int:
+    from attendance_pipeline.config_files import ConfigError
+    from attendance_pipeline.organisations import workspace_yaml
+    from attendance_pipeline.orgs import deployment_settings, organisations_path
+    from attendance_pipeline.settings import load_settings
+
+    try:
+        settings = load_settings()
+        organisations = deployment_settings(settings)
+    except (ConfigError, ValueError) as exc:
+        print(f"attendance-pipeline orgs: {exc}", file=sys.stderr)
+        return 2
+    if organisations[0].org_id is None:
+        print(
+            f"attendance-pipeline orgs: no {organisations_path(settings)}: one organisation, the "
+            "default (workspace.yaml as shipped)",
+            file=sys.stderr,
+        )
+        return 2
+    if command == "workspace":
+        print(workspace_yaml(organisations), end="")
+        return 0
+    for org in organisations:
+        print(f"{org.org_id}\tdata {org.data_dir}\tconfig {org.config_dir}\tpools "
+              f"dingtalk_{org.org_id}, warehouse_{org.org_id}")  # fmt: skip
+    return 0
 
 
 def _payroll(month: str, output: str, lock: bool, by: str, out: str | None = None) -> int:

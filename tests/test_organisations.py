@@ -19,6 +19,7 @@ import yaml
 
 from attendance_pipeline.config_files import ConfigError
 from attendance_pipeline.definitions import build_definitions
+from attendance_pipeline.organisations import consolidate, workspace_yaml
 from attendance_pipeline.orgs import deployment_settings, load_organisations
 from attendance_pipeline.settings import load_settings
 from attendance_pipeline.simulators.dingtalk.orgs import MultiOrgSimulator
@@ -130,14 +131,27 @@ def test_three_organisations_in_one_sync_and_a_wrong_secret_fails_alone(
         assert sims[org].calls()["metered_this_month"] > 0
     assert sims["gamma"].calls()["metered_this_month"] == 0
     # The organisations' assets live side by side in one instance, under their own keys.
+    by_id = {o.org_id: o for o in organisations}
     days = {d.isoformat() for d in pd.date_range(*WINDOW).date}
     for org in ("acme", "beta"):
         key = dg.AssetKey([org, "effective_hours"])
         assert days <= set(instance.get_materialized_partitions(key))
     assert not instance.get_materialized_partitions(dg.AssetKey(["gamma", "effective_hours"]))
 
+    # Finance's group warehouse: every organisation's published rows, each with its org_id.
+    group = tmp_path / "data" / "warehouse.duckdb"
+    counts = consolidate(group, organisations)
+    with duckdb.connect(str(group), read_only=True) as con:
+        for table in ("effective_hours", "payroll_monthly"):
+            query = f"SELECT org_id, count(*) FROM {table} GROUP BY 1"
+            by_org = dict(con.execute(query).fetchall())
+            assert set(by_org) == {"acme", "beta"} and sum(by_org.values()) == counts[table]
+            for org in ("acme", "beta"):
+                with duckdb.connect(str(by_id[org].warehouse_path), read_only=True) as own:
+                    row = own.execute(f"SELECT count(*) FROM {table}").fetchone()
+                assert row is not None and by_org[org] == row[0]
+
     # Each organisation's tables equal a single-org deployment of the same company.
-    by_id = {o.org_id: o for o in organisations}
     for org in ("acme", "beta"):
         alone = single_org(org, tmp_path / f"alone-{org}", monkeypatch, pm_sim)
         assert_same(warehouse_tables(by_id[org]), warehouse_tables(alone))
@@ -234,3 +248,18 @@ def test_the_simulator_front_routes_by_app_key_and_token() -> None:
         assert unknown.json()["errcode"] != 0
         admin = requests.get(f"{running.url}/_sim/org/sim-beta/calls")
         assert admin.status_code == 200
+
+
+def test_the_workspace_has_a_code_location_per_organisation(deployment: Any) -> None:
+    import attendance_pipeline.organisations as locations
+
+    organisations, _, _ = deployment
+    workspace = yaml.safe_load(workspace_yaml(organisations))
+    entries = [e["python_module"] for e in workspace["load_from"]]
+    assert [e["location_name"] for e in entries] == ["acme", "beta", "gamma"]
+    for entry in entries:
+        defs = getattr(locations, entry["attribute"])
+        keys = defs.resolve_asset_graph().get_all_asset_keys()
+        assert {key.path[0] for key in keys} == {entry["attribute"]}
+    with pytest.raises(AttributeError, match=r"no organisation 'delta'.*acme, beta, gamma"):
+        locations.delta  # noqa: B018

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from datetime import date
 
+from attendance_pipeline.orgs import ORG_ID
+from attendance_pipeline.simulators.dingtalk.orgs import MultiOrgSimulator
 from attendance_pipeline.simulators.dingtalk.report import ReportDrift
 from attendance_pipeline.simulators.dingtalk.server import (
     DingTalkSimConfig,
@@ -28,6 +31,14 @@ def build_arg_parser(prog: str = "attendance-pipeline sim dingtalk") -> argparse
     p.add_argument("--monthly-quota", type=bounded(int, 0), default=d.monthly_quota)
     p.add_argument("--app-key", default=d.app_key)
     p.add_argument("--app-secret", default=d.app_secret)
+    p.add_argument(
+        "--orgs",
+        type=_org_ids,
+        default=(),
+        metavar="ID,ID,...",
+        help="serve several organisations, one per app key (sim-<id>, secret sim-<id>-secret, "
+        "seed --seed + its position): orgs.yaml's demo profile",
+    )
     p.add_argument(
         "--deny-api",
         action="append",
@@ -68,6 +79,25 @@ def main_dingtalk(argv: list[str] | None = None) -> int:
         report_drift=tuple(args.report_drift),
         report_drift_days=args.report_drift_days,
     )
+    if args.orgs:
+        sims = [
+            DingTalkSimulator(
+                replace(
+                    cfg, seed=cfg.seed + n, app_key=f"sim-{org}", app_secret=f"sim-{org}-secret"
+                )
+            )
+            for n, org in enumerate(args.orgs)
+        ]
+        front = MultiOrgSimulator(sims)
+        return serve_from_args(
+            args,
+            front.serve,
+            lambda url: (
+                f"DingTalk simulator listening on {url} ({len(sims)} organisations: "
+                f"{', '.join(args.orgs)}; {cfg.employees} employees each, today "
+                f"{cfg.today.isoformat()})"
+            ),
+        )
     sim = DingTalkSimulator(cfg)
     return serve_from_args(
         args,
@@ -77,6 +107,16 @@ def main_dingtalk(argv: list[str] | None = None) -> int:
             f"(seed {cfg.seed}, {cfg.employees} employees, today {cfg.today.isoformat()})"
         ),
     )
+
+
+def _org_ids(text: str) -> tuple[str, ...]:
+    ids = tuple(part.strip() for part in text.split(",") if part.strip())
+    bad = [org for org in ids if not ORG_ID.match(org)]
+    if not ids or bad:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give organisation ids (a-z, 0-9, _), comma-separated"
+        )
+    return ids
 
 
 def _drift(text: str) -> dict[str, str]:
