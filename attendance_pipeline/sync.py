@@ -270,12 +270,13 @@ def sync_organisations(
     *,
     instance: dg.DagsterInstance | None = None,
     dry_run: bool = False,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
     check: Callable[[Settings], None] | None = None,
 ) -> DeploymentSummary:
     """`run_sync` for each organisation in turn, each on its own definitions (`build`): one
     that fails (a rejected secret, its quota spent, a broken config folder) is reported and the
     others still run. `check` (e.g. of the config folder) runs first, with the same effect."""
+    out = out if out is not None else sys.stdout
     deployment = DeploymentSummary()
     for settings in organisations:
         org = settings.org_id or "default"

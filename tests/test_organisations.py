@@ -6,6 +6,7 @@ that company produces; the one whose secret is wrong fails alone and the other t
 
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import date
 from pathlib import Path
@@ -24,7 +25,7 @@ from attendance_pipeline.orgs import deployment_settings, load_organisations
 from attendance_pipeline.settings import load_settings
 from attendance_pipeline.simulators.dingtalk.orgs import MultiOrgSimulator
 from attendance_pipeline.simulators.dingtalk.server import DingTalkSimConfig, DingTalkSimulator
-from attendance_pipeline.sync import EXIT_FAILED, run_sync, sync_organisations
+from attendance_pipeline.sync import EXIT_FAILED, EXIT_HELD_BACK, run_sync, sync_organisations
 from tests.conftest import REPO_CONFIG, SIM_TODAY
 from tests.test_lake_s3 import assert_same, lake_frames, stable
 
@@ -263,3 +264,42 @@ def test_the_workspace_has_a_code_location_per_organisation(deployment: Any) -> 
         assert {key.path[0] for key in keys} == {entry["attribute"]}
     with pytest.raises(AttributeError, match=r"no organisation 'delta'.*acme, beta, gamma"):
         locations.delta  # noqa: B018
+
+
+@pytest.mark.slow
+def test_the_sync_command_runs_every_organisation_and_fills_the_group_warehouse(
+    deployment: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    from attendance_pipeline import cli
+
+    organisations, _, pms = deployment
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    monkeypatch.chdir(tmp_path)
+    first, last = (str(day) for day in WINDOW)
+    assert cli.main(["sync", "--start", first, "--end", last, "--org", "nope"]) == 2
+    assert "--org nope: not in orgs.yaml (organisations: acme, beta, gamma)" in (
+        capsys.readouterr().err
+    )
+    assert cli.main(["sync", "--start", first, "--end", last]) == EXIT_FAILED
+    out = capsys.readouterr().out
+    assert "== organisation acme" in out and "== organisation gamma" in out
+    assert re.search(r"acme\s+succeeded", out) and re.search(r"beta\s+succeeded", out), out
+    assert re.search(r"gamma\s+FAILED", out), out
+    assert len(pms["beta"][0].worklogs("jira")) > 0
+    group = organisations[0].data_dir.parent.parent / "warehouse.duckdb"
+    with duckdb.connect(str(group), read_only=True) as con:
+        orgs = {
+            row[0] for row in con.execute("SELECT DISTINCT org_id FROM payroll_monthly").fetchall()
+        }
+    assert orgs == {"acme", "beta"}
+    # Only beta this time: acme's rows stay in the group warehouse.
+    # (beta holds employee-days back on that day: exit 3, the rest flowed)
+    assert cli.main(["sync", "--start", first, "--end", first, "--org", "beta"]) == EXIT_HELD_BACK
+    assert "== organisation acme" not in capsys.readouterr().out
+    with duckdb.connect(str(group), read_only=True) as con:
+        orgs = {
+            row[0] for row in con.execute("SELECT DISTINCT org_id FROM payroll_monthly").fetchall()
+        }
+    assert orgs == {"acme", "beta"}
+    assert cli.main(["orgs", "workspace"]) == 0
+    assert "attribute: gamma" in capsys.readouterr().out
