@@ -303,3 +303,38 @@ def test_the_sync_command_runs_every_organisation_and_fills_the_group_warehouse(
     assert orgs == {"acme", "beta"}
     assert cli.main(["orgs", "workspace"]) == 0
     assert "attribute: gamma" in capsys.readouterr().out
+
+
+def test_the_simulator_command_serves_several_organisations(capsys: Any) -> None:
+    import requests
+
+    from attendance_pipeline.simulators.dingtalk import main_dingtalk
+    from tests.sim_cli import serve_cli_until_sigterm
+
+    with pytest.raises(SystemExit):
+        main_dingtalk(["--orgs", "Acme"])
+    assert "give organisation ids" in capsys.readouterr().err
+    code = (
+        "import sys; from attendance_pipeline.simulators.dingtalk import main_dingtalk; "
+        "sys.exit(main_dingtalk(['--port', '0', '--today', '2026-11-20', '--employees', '12', "
+        "'--orgs', 'acme,beta']))"
+    )
+
+    def check(url: str) -> None:
+        for org in ("acme", "beta"):
+            reply = requests.post(
+                f"{url}/v1.0/oauth2/accessToken",
+                json={"appKey": f"sim-{org}", "appSecret": f"sim-{org}-secret"},
+                timeout=5,
+            )
+            assert reply.status_code == 200 and reply.json()["accessToken"], reply.text
+            clock = requests.get(f"{url}/_sim/org/sim-{org}/clock", timeout=5).json()
+            assert clock == {"today": "2026-11-20"}
+        wrong = requests.post(
+            f"{url}/v1.0/oauth2/accessToken",
+            json={"appKey": "sim-key", "appSecret": "x"},
+            timeout=5,
+        )
+        assert wrong.status_code == 400
+
+    serve_cli_until_sigterm(code, check)
