@@ -64,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         "--lock", action="store_true", help="lock the month: its rows never change again"
     )
     payroll.add_argument("--by", default=os.environ.get("USER", "cli"), help="who locks")
+    payroll.add_argument(
+        "--org", metavar="ID", help="with config/orgs.yaml: the organisation (required there)"
+    )
 
     orgs = commands.add_parser("orgs", help="the organisations of config/orgs.yaml")
     orgs_do = orgs.add_subparsers(dest="orgs_command", required=True)
@@ -98,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "sync":
         return _sync(args.start, args.end, args.dry_run, args.org)
     if args.command == "payroll":
-        return _payroll(args.month, args.format, args.lock, args.by, args.out)
+        return _payroll(args.month, args.format, args.lock, args.by, args.out, args.org)
     if args.command == "listen":
         return _listen()
     if args.command == "orgs":
@@ -240,10 +243,11 @@ def _orgs(command: str) -> int:
     return 0
 
 
-def _payroll(month: str, output: str, lock: bool, by: str, out: str | None = None) -> int:
+def _payroll(
+    month: str, output: str, lock: bool, by: str, out: str | None = None, org: str | None = None
+) -> int:
     from attendance_pipeline import finance, payroll_export
     from attendance_pipeline.pipeline_config import MONTH
-    from attendance_pipeline.settings import load_settings
     from attendance_pipeline.warehouse import connect
 
     if not MONTH.match(month):
@@ -252,7 +256,11 @@ def _payroll(month: str, output: str, lock: bool, by: str, out: str | None = Non
     if problem := payroll_export.check_out(output, out, lock):
         print(f"attendance-pipeline payroll: {problem}", file=sys.stderr)
         return 2
-    path = load_settings().warehouse_path
+    try:
+        path = _warehouse_of(org)
+    except ValueError as exc:
+        print(f"attendance-pipeline payroll: {exc}", file=sys.stderr)
+        return 2
     if not path.exists():
         print(
             f"attendance-pipeline payroll: no warehouse at {path}; run `sync` first",
@@ -298,6 +306,26 @@ def _payroll(month: str, output: str, lock: bool, by: str, out: str | None = Non
             f"{adjusted:+g} h adjustments{locked}\n"
         )
     return 0
+
+
+def _warehouse_of(org: str | None) -> Path:
+    """The warehouse payroll reads: the default organisation's, or with orgs.yaml the named
+    organisation's own (its locks and exports are its own)."""
+    from attendance_pipeline.orgs import deployment_settings
+    from attendance_pipeline.settings import load_settings
+
+    organisations = deployment_settings(load_settings())
+    if organisations[0].org_id is None:
+        if org is not None:
+            raise ValueError(f"--org {org}: there is no orgs.yaml (one organisation)")
+        return organisations[0].warehouse_path
+    known = {str(o.org_id): o for o in organisations}
+    if org not in known:
+        raise ValueError(
+            f"{'--org ' + org + ': not in orgs.yaml' if org else 'give --org'} "
+            f"(organisations: {', '.join(sorted(known))})"
+        )
+    return known[org].warehouse_path
 
 
 def _payroll_file(

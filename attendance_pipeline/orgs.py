@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from attendance_pipeline.config_files import ConfigError
 from attendance_pipeline.hours.rules import load_yaml_model
-from attendance_pipeline.settings import Settings
+from attendance_pipeline.settings import DINGTALK_API_URL, DINGTALK_URL, Settings
 
 ORG_ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
@@ -142,14 +142,22 @@ def org_settings(base: Settings, org: Organisation, orgs_file: Path) -> Settings
             f"{orgs_file}: organisation {org.id!r}: config folder {config_dir} does not exist"
         )
     dt = org.dingtalk
+    # The demo profile (no DINGTALK_APP_KEY) only for an organisation whose own key is unset too:
+    # one with credentials talks to DingTalk (DINGTALK_BASE_URL still moves every organisation).
+    simulated = base.uses_simulator and not os.environ.get(org.app_key_env)
+    base_url, api_base_url = base.dingtalk_base_url, base.dingtalk_api_base_url
+    if base.uses_simulator and not simulated:
+        base_url = os.environ.get("DINGTALK_BASE_URL", DINGTALK_URL)
+        api_base_url = os.environ.get("DINGTALK_API_BASE_URL", DINGTALK_API_URL)
     return replace(
         base,
         org_id=org.id,
+        uses_simulator=simulated,
         data_dir=base.data_dir / "orgs" / org.id,
         config_dir=config_dir,
         lake_url=f"{base.lake_url}/orgs/{org.id}" if base.lake_url else None,
-        dingtalk_base_url=dt.base_url or base.dingtalk_base_url,
-        dingtalk_api_base_url=dt.api_base_url or dt.base_url or base.dingtalk_api_base_url,
+        dingtalk_base_url=dt.base_url or base_url,
+        dingtalk_api_base_url=dt.api_base_url or dt.base_url or api_base_url,
         app_key_env=org.app_key_env,
         app_secret_env=org.app_secret_env,
         sim_app_key=f"sim-{org.id}",

@@ -18,6 +18,8 @@ from upath import UPath
 
 SIM_DINGTALK_URL = "http://127.0.0.1:8701"
 SIM_PM_URL = "http://127.0.0.1:8702"
+DINGTALK_URL = "https://oapi.dingtalk.com"
+DINGTALK_API_URL = "https://api.dingtalk.com"
 SIM_APP_KEY = "sim-key"
 SIM_APP_SECRET = "sim-secret"
 DEFAULT_START_DATE = "2026-01-01"
@@ -63,8 +65,8 @@ def load_settings(env_file: str | os.PathLike[str] | None = ".env") -> Settings:
     if env_file is not None and Path(env_file).is_file():
         load_dotenv(env_file, override=False)
     uses_simulator = not os.environ.get("DINGTALK_APP_KEY")
-    default_url = SIM_DINGTALK_URL if uses_simulator else "https://oapi.dingtalk.com"
-    default_api_url = SIM_DINGTALK_URL if uses_simulator else "https://api.dingtalk.com"
+    default_url = SIM_DINGTALK_URL if uses_simulator else DINGTALK_URL
+    default_api_url = SIM_DINGTALK_URL if uses_simulator else DINGTALK_API_URL
     start_text = os.environ.get("ATTENDANCE_START_DATE", DEFAULT_START_DATE)
     try:
         start = date.fromisoformat(start_text)

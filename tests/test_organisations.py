@@ -178,6 +178,26 @@ def test_each_organisation_has_its_own_keys_pools_and_credentials(deployment: An
     dg.Definitions.validate_loadable(defs)
 
 
+def test_an_organisation_with_credentials_talks_to_dingtalk_not_the_simulator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "orgs.yaml").write_text(
+        "organisations:\n  - id: acme\n    config_dir: .\n  - id: beta\n    config_dir: .\n"
+    )
+    monkeypatch.setenv("ATTENDANCE_CONFIG_DIR", str(tmp_path))
+    for name in ("DINGTALK_APP_KEY", "DINGTALK_BASE_URL", "DINGTALK_API_BASE_URL", "PM_SYSTEM"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ACME_DINGTALK_APP_KEY", "real-key")
+    monkeypatch.setenv("ACME_PM_SYSTEM", "redmine")
+    monkeypatch.setenv("ACME_PM_BASE_URL", "https://redmine.acme.example")
+    acme, beta = deployment_settings(load_settings(env_file=None))
+    assert not acme.uses_simulator and acme.dingtalk_base_url == "https://oapi.dingtalk.com"
+    assert acme.dingtalk_api_base_url == "https://api.dingtalk.com"
+    pm = (build_definitions(acme).resources or {})["pm"]
+    assert (pm.system, pm.base_url) == ("redmine", "https://redmine.acme.example")  # type: ignore[attr-defined]
+    assert beta.uses_simulator and beta.dingtalk_base_url == "http://127.0.0.1:8701"
+
+
 def test_without_orgs_yaml_the_default_organisation_is_unchanged(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("ATTENDANCE_CONFIG_DIR", str(tmp_path))
     settings = load_settings(env_file=None)
@@ -301,6 +321,10 @@ def test_the_sync_command_runs_every_organisation_and_fills_the_group_warehouse(
             row[0] for row in con.execute("SELECT DISTINCT org_id FROM payroll_monthly").fetchall()
         }
     assert orgs == {"acme", "beta"}
+    assert cli.main(["payroll", "--month", "2026-11"]) == 2
+    assert "give --org (organisations: acme, beta, gamma)" in capsys.readouterr().err
+    assert cli.main(["payroll", "--month", "2026-11", "--org", "acme", "--format", "csv"]) == 0
+    assert "acme" not in capsys.readouterr().out.splitlines()[0]  # its own rows, no org_id column
     assert cli.main(["orgs", "workspace"]) == 0
     assert "attribute: gamma" in capsys.readouterr().out
 
