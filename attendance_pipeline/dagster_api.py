@@ -5,12 +5,15 @@ upgrade moves them).
   and `attendance-pipeline sync` set). Dagster has no public constant for them.
 - The latest evaluation of asset checks, read from the instance's event log (the push's
   precondition): the public API has no lookup of a check's latest result with its severity.
+- Running a job in process without capturing its outputs (`execute_uncaptured`): the public
+  `execute_in_process` keeps every output in memory until the run ends.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import dagster as dg
 from dagster._core.storage.tags import (
@@ -55,3 +58,58 @@ def latest_check_evaluations(
             run_id=record.run_id,
         )
     return out
+
+
+def execute_uncaptured(
+    job: dg.JobDefinition,
+    instance: dg.DagsterInstance | None,
+    *,
+    run_config: Mapping[str, Any] | None = None,
+    tags: Mapping[str, str] | None = None,
+    partition_key: str | None = None,
+    asset_selection: Sequence[dg.AssetKey] | None = None,
+    raise_on_error: bool = False,
+) -> dg.ExecuteInProcessResult:
+    """`job.execute_in_process(...)` without keeping every step's output in memory.
+
+    `execute_in_process` captures each output for `result.output_for_node`, so a run holds every
+    frame it produced (roster, attendance, hours, ...) until it ends: a month x 1,000 employees
+    kept ~160 MiB alive this way. The sync reads events only, so the capture is turned off;
+    otherwise this is `JobDefinition.execute_in_process` (dagster 1.13)."""
+    from dagster._core.definitions.job_base import InMemoryJob
+    from dagster._core.execution.execute_in_process import (
+        core_execute_in_process,
+        merge_run_tags,
+        type_check_and_normalize_args,
+    )
+
+    config, _, selection, resource_defs, key, input_values = type_check_and_normalize_args(
+        run_config=run_config,
+        partition_key=partition_key,
+        op_selection=None,
+        asset_selection=asset_selection,
+        input_values=None,
+        resources=None,
+    )
+    ephemeral = job.as_ephemeral_job(
+        resource_defs=resource_defs,
+        input_values=input_values,
+        op_selection=None,
+        asset_selection=selection,
+    )
+    return core_execute_in_process(
+        job=InMemoryJob(job_def=ephemeral),
+        run_config=config,
+        instance=instance,
+        output_capturing_enabled=False,
+        raise_on_error=raise_on_error,
+        run_tags=merge_run_tags(
+            job_def=job,
+            partition_key=key,
+            tags=tags,
+            asset_selection=selection,
+            instance=instance,
+            run_config=config,
+        ),
+        asset_selection=frozenset(selection),
+    )

@@ -16,7 +16,7 @@ import pandas as pd
 
 from attendance_pipeline.assets.partitions import MAX_DAYS_PER_RUN
 from attendance_pipeline.china_time import today_in_china
-from attendance_pipeline.dagster_api import partition_range_tags
+from attendance_pipeline.dagster_api import execute_uncaptured, partition_range_tags
 from attendance_pipeline.finance import first_open_after, locked_months, month_of
 from attendance_pipeline.holdback import open_holds
 from attendance_pipeline.pm.push import ACTIONS
@@ -332,9 +332,7 @@ def run_job(
 ) -> SyncSummary:
     """Run `job` in process (console at INFO, failures reported rather than raised) and add its
     rows, metered calls, worklogs, checks and failures to `into` (else a new summary)."""
-    result = job.execute_in_process(
-        instance=instance, run_config=QUIET_INFO, raise_on_error=False, **execute
-    )
+    result = execute_uncaptured(job, instance, run_config=QUIET_INFO, **execute)
     summary = into if into is not None else SyncSummary(run_id=result.run_id, success=True)
     summary.success = summary.success and result.success
     _collect(summary, result)

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from attendance_pipeline.checks.quality import QualityConfig
+from attendance_pipeline.deferred_imports import GX_UNUSED, defer
 from attendance_pipeline.vocabulary import Blocks, Grain
 
 ERROR, WARN = "error", "warn"
@@ -229,6 +230,7 @@ def _gx() -> _GX:
         if _ENGINE is None:
             for name in ("great_expectations", "great_expectations.core", "tzlocal"):
                 logging.getLogger(name).setLevel(logging.ERROR)
+            defer(*GX_UNUSED)  # ~80 MiB GX imports for expectations we never use
             import great_expectations as gx
             import great_expectations.expectations as gxe
             from great_expectations.data_context.types.base import (
