@@ -28,7 +28,6 @@ from attendance_pipeline.dagster_api import (
     partition_range_tags,
 )
 from attendance_pipeline.dingtalk.robot import send_markdown
-from attendance_pipeline.memory import release_memory
 from attendance_pipeline.pipeline_config import load_pipeline_config
 from attendance_pipeline.refresh import availability_on_events, stream_refresh
 from attendance_pipeline.settings import Settings, load_settings
@@ -38,24 +37,15 @@ from attendance_pipeline.warehouse import record_sync_error
 DAILY_STAGES = ("dingtalk", "warehouse", "hours", "delivery")
 
 
-@dg.success_hook(name="release_memory")
-def release_memory_hook(context: dg.HookContext) -> None:
-    """After each step: free pages back to the system, so a long run's next step starts from
-    what is in use (`memory.release_memory`; issue 14's peak memory)."""
-    release_memory()
-
-
 sync_job = dg.define_asset_job(
     "sync",
     selection=dg.AssetSelection.groups(*DAILY_STAGES),
     description="Every daily stage for a range of work days, as one run.",
-    hooks={release_memory_hook},
 )
 payroll_job = dg.define_asset_job(
     "payroll",
     selection=dg.AssetSelection.groups("finance"),
     description="Payroll months from the published effective hours.",
-    hooks={release_memory_hook},
 )
 
 availability_job = dg.define_asset_job(

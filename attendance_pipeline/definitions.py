@@ -16,7 +16,6 @@ from attendance_pipeline import automation
 from attendance_pipeline.assets import availability, delivery, dingtalk, finance, hours, warehouse
 from attendance_pipeline.assets.metadata import with_column_schemas
 from attendance_pipeline.assets.partitions import with_partitions, with_pool_suffix
-from attendance_pipeline.memory import tune_allocators
 from attendance_pipeline.resources import build_resources
 from attendance_pipeline.settings import Settings, load_settings
 
@@ -63,8 +62,7 @@ def build_definitions(
     settings: Settings, resources: Mapping[str, object] | None = None
 ) -> dg.Definitions:
     """The code location for `settings` (one organisation's); `resources` replace the default
-    ones by key. Tunes this process's allocators (`memory.py`): runs execute where they load."""
-    tune_allocators()
+    ones by key."""
     if settings.org_id is None:
         assets = [stage_definitions(stage, settings) for stage in STAGES]
     else:

@@ -1,6 +1,6 @@
 """Issue 14's memory work: the modules GX imports but the gates never use are deferred, and a
 deferred module still works for whoever does use it; the sync runs jobs without keeping their
-outputs; the allocator tuning is idempotent."""
+outputs."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import dagster as dg
 import pandas as pd
 
 from attendance_pipeline.dagster_api import execute_uncaptured
-from attendance_pipeline.memory import release_memory, tune_allocators
 
 CHILD = """
 import sys
@@ -59,12 +58,3 @@ def test_a_job_run_without_output_capture_keeps_no_outputs() -> None:
         assert result._output_capture == {}  # the point of the wrapper
         assert job.execute_in_process(instance=instance)._output_capture  # what it avoids
         assert instance.get_latest_materialization_event(dg.AssetKey("total")) is not None
-
-
-def test_the_allocator_tuning_is_idempotent_and_release_is_safe() -> None:
-    import pyarrow as pa
-
-    tune_allocators()
-    tune_allocators()
-    assert pa.default_memory_pool().backend_name == "system"
-    release_memory()
