@@ -20,6 +20,7 @@ deployment's `warehouse.duckdb`, each row with its `org_id`.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -85,7 +86,7 @@ def consolidate(target: Path, organisations: Sequence[Settings]) -> dict[str, in
     counts: dict[str, int] = {}
     with connect(target) as con:
         for org, path in sources:
-            con.execute(f"ATTACH '{_quoted(path)}' AS org_{org} (READ_ONLY)")
+            _attach(con, path, f"org_{org}")
         con.execute("BEGIN TRANSACTION")
         try:
             for table in GROUP_TABLES:
@@ -109,6 +110,23 @@ def consolidate(target: Path, organisations: Sequence[Settings]) -> dict[str, in
             con.execute(f"DETACH org_{org}")
     log.info("group warehouse %s: %s", target, counts)
     return counts
+
+
+def _attach(
+    con: duckdb.DuckDBPyConnection, path: Path, alias: str, lock_timeout_s: float = 120.0
+) -> None:
+    """ATTACH an organisation's warehouse read-only, waiting while its own run writes to it."""
+    deadline = time.monotonic() + lock_timeout_s
+    delay = 0.05
+    while True:
+        try:
+            con.execute(f"ATTACH '{_quoted(path)}' AS {alias} (READ_ONLY)")
+            return
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(1.0, delay * 2)
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, catalog: str, table: str) -> bool:

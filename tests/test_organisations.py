@@ -362,3 +362,31 @@ def test_the_simulator_command_serves_several_organisations(capsys: Any) -> None
         assert wrong.status_code == 400
 
     serve_cli_until_sigterm(code, check)
+
+
+def test_the_group_warehouse_waits_for_an_organisation_that_is_writing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "orgs.yaml").write_text("organisations:\n  - id: acme\n    config_dir: .\n")
+    monkeypatch.setenv("ATTENDANCE_CONFIG_DIR", str(tmp_path))
+    monkeypatch.setenv("ATTENDANCE_DATA_DIR", str(tmp_path / "data"))
+    (acme,) = deployment_settings(load_settings(env_file=None))
+    acme.warehouse_path.parent.mkdir(parents=True)
+    with duckdb.connect(str(acme.warehouse_path)) as con:
+        con.execute("CREATE TABLE effective_hours AS SELECT 'u1' AS userid, 8.0 AS hours")
+    # Another process holds the write lock for a moment, as a running sync does.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+         "print('locked', flush=True); time.sleep(1.5)", str(acme.warehouse_path)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    started = time.monotonic()
+    counts = consolidate(tmp_path / "group.duckdb", [acme])
+    holder.wait()
+    assert counts == {"effective_hours": 1}
+    assert time.monotonic() - started > 0.5  # it waited for the lock instead of failing
