@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -58,3 +59,32 @@ def test_a_job_run_without_output_capture_keeps_no_outputs() -> None:
         assert result._output_capture == {}  # the point of the wrapper
         assert job.execute_in_process(instance=instance)._output_capture  # what it avoids
         assert instance.get_latest_materialization_event(dg.AssetKey("total")) is not None
+
+
+def test_the_report_is_pulled_a_chunk_of_people_at_a_time_with_the_same_rows(
+    monkeypatch: Any,
+) -> None:
+    from datetime import date
+
+    from attendance_pipeline import report_diff
+    from attendance_pipeline.simulators.dingtalk import DingTalkSimConfig, DingTalkSimulator
+    from tests.test_dingtalk_client import make_client
+
+    today = date(2026, 11, 20)
+    sim = DingTalkSimulator(DingTalkSimConfig(seed=7, employees=12, today=today))
+    userids = sorted(u["userid"] for u in sim.truth_users())
+    with sim.serve() as running:
+        whole = report_diff.pull_report(
+            make_client(running.url), userids, "2026-10", ["年假"], today
+        )
+        monkeypatch.setattr(report_diff, "REPORT_CHUNK", 5)
+        chunked = report_diff.pull_report(
+            make_client(running.url), userids, "2026-10", ["年假"], today
+        )
+    assert whole.num_rows > 0
+    keys = [(c, "ascending") for c in ("userid", "work_date", "measure", "column_name")]
+
+    def rows(table: Any) -> Any:
+        return table.drop_columns(["pulled_at"]).sort_by(keys)
+
+    assert rows(chunked).equals(rows(whole))
