@@ -20,7 +20,6 @@ deployment's `warehouse.duckdb`, each row with its `org_id`.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,7 +30,7 @@ import yaml
 from attendance_pipeline.definitions import build_definitions
 from attendance_pipeline.orgs import deployment_settings
 from attendance_pipeline.settings import Settings, load_settings
-from attendance_pipeline.warehouse import connect
+from attendance_pipeline.warehouse import connect, waiting_for_lock
 
 log = logging.getLogger(__name__)
 
@@ -112,21 +111,9 @@ def consolidate(target: Path, organisations: Sequence[Settings]) -> dict[str, in
     return counts
 
 
-def _attach(
-    con: duckdb.DuckDBPyConnection, path: Path, alias: str, lock_timeout_s: float = 120.0
-) -> None:
+def _attach(con: duckdb.DuckDBPyConnection, path: Path, alias: str) -> None:
     """ATTACH an organisation's warehouse read-only, waiting while its own run writes to it."""
-    deadline = time.monotonic() + lock_timeout_s
-    delay = 0.05
-    while True:
-        try:
-            con.execute(f"ATTACH '{_quoted(path)}' AS {alias} (READ_ONLY)")
-            return
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(1.0, delay * 2)
+    waiting_for_lock(lambda: con.execute(f"ATTACH '{_quoted(path)}' AS {alias} (READ_ONLY)"))
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, catalog: str, table: str) -> bool:

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
 from upath import UPath
+
+T = TypeVar("T")
 
 # Pinned view columns (README: The warehouse). The roster view leaves out e-mail and mobile:
 # they are kept in the lake for identity matching only.
@@ -52,23 +54,28 @@ def connect(
     With `lake` on an object store (`s3://…`), its fsspec filesystem is registered on the
     connection, so the views over the lake read it (credentials from the environment)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + lock_timeout_s
-    delay = 0.05
-    while True:
-        try:
-            con = duckdb.connect(str(path), read_only=read_only)
-            break
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(1.0, delay * 2)
+    con = waiting_for_lock(lambda: duckdb.connect(str(path), read_only=read_only), lock_timeout_s)
     try:
         con.execute("SET TimeZone = 'Asia/Shanghai'")
         register_lake(con, lake)
         yield con
     finally:
         con.close()
+
+
+def waiting_for_lock(open_: Callable[[], T], lock_timeout_s: float = 120.0) -> T:
+    """`open_()`, retried with backoff for up to `lock_timeout_s` while DuckDB answers that
+    another process holds the file's lock."""
+    deadline = time.monotonic() + lock_timeout_s
+    delay = 0.05
+    while True:
+        try:
+            return open_()
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(1.0, delay * 2)
 
 
 def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> Any:

@@ -59,12 +59,12 @@ def warehouse_tables(settings: Any) -> dict[str, pd.DataFrame]:
     }
 
 
-@pytest.fixture
-def deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pm_sim: Any):
-    """(settings per organisation, DingTalk simulators, PM simulators) of a 3-org deployment."""
-    sims = {
-        org: company(org, app_key=f"sim-{org}", app_secret=f"sim-{org}-secret") for org in COMPANIES
-    }
+def three_companies(
+    tmp_path: Path, pm_sim: Any
+) -> tuple[dict[str, Any], Any, dict[str, Any], Path]:
+    """The three companies behind one simulator front (started), a PM simulator each, and a
+    config folder with their `orgs.yaml`: (sims, running front, PM sims, config folder)."""
+    sims = {o: company(o, app_key=f"sim-{o}", app_secret=f"sim-{o}-secret") for o in COMPANIES}
     front = MultiOrgSimulator(list(sims.values())).serve()
     pms = {org: pm_sim(seed=seed, employees=n) for org, (seed, n) in COMPANIES.items()}
     config = tmp_path / "config"
@@ -74,6 +74,13 @@ def deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pm_sim: Any):
         shutil.copytree(REPO_CONFIG, config / "orgs" / org)
         entries.append({"id": org, "name": org.title(), "pm": {"simulator_url": pms[org][1]}})
     (config / "orgs.yaml").write_text(yaml.safe_dump({"organisations": entries}))
+    return sims, front, pms, config
+
+
+@pytest.fixture
+def deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pm_sim: Any):
+    """(settings per organisation, DingTalk simulators, PM simulators) of a 3-org deployment."""
+    sims, front, pms, config = three_companies(tmp_path, pm_sim)
     monkeypatch.setenv("ATTENDANCE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("ATTENDANCE_CONFIG_DIR", str(config))
     monkeypatch.setenv("DINGTALK_BASE_URL", front.url)

@@ -13,7 +13,6 @@ target asset selection"). docs/production.md says so."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -23,15 +22,12 @@ from typing import Any
 import dagster as dg
 import pytest
 import requests
-import yaml
 
 from attendance_pipeline.definitions import build_definitions
 from attendance_pipeline.organisations import workspace_yaml
 from attendance_pipeline.orgs import deployment_settings
 from attendance_pipeline.settings import load_settings
-from attendance_pipeline.simulators.dingtalk.orgs import MultiOrgSimulator
-from tests.conftest import REPO_CONFIG
-from tests.test_organisations import COMPANIES, WINDOW, company
+from tests.test_organisations import WINDOW, three_companies
 from tests.test_ui_e2e import Demo, _location_loaded, _stop_group, free_port, progress
 
 pytestmark = [pytest.mark.slow, pytest.mark.ui]
@@ -48,16 +44,7 @@ def daily_assets(defs: dg.Definitions) -> list[dg.AssetKey]:
 
 @pytest.fixture
 def ui(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pm_sim: Any):
-    sims = {o: company(o, app_key=f"sim-{o}", app_secret=f"sim-{o}-secret") for o in COMPANIES}
-    front = MultiOrgSimulator(list(sims.values())).serve()
-    pms = {org: pm_sim(seed=seed, employees=n) for org, (seed, n) in COMPANIES.items()}
-    config = tmp_path / "config"
-    shutil.copytree(REPO_CONFIG, config)
-    entries = []
-    for org in COMPANIES:
-        shutil.copytree(REPO_CONFIG, config / "orgs" / org)
-        entries.append({"id": org, "pm": {"simulator_url": pms[org][1]}})
-    (config / "orgs.yaml").write_text(yaml.safe_dump({"organisations": entries}))
+    sims, front, pms, config = three_companies(tmp_path, pm_sim)
     env = {
         "ATTENDANCE_DATA_DIR": str(tmp_path / "data"),
         "ATTENDANCE_CONFIG_DIR": str(config),
