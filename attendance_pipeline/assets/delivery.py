@@ -162,7 +162,7 @@ def user_mapping(
         with warehouse.connect() as con:
             holds.publish_and_record(context, con, [result], start, end)
     yield dg.Output(frame)
-    yield check_result(meta.key_for(context, "user_mapping"), result)
+    yield check_result("user_mapping", result)
 
 
 @dg.asset(
@@ -220,7 +220,7 @@ def worklog_plan(
         daily={"rows": meta.rows, "hours": meta.total("seconds", scale=3600)},
     )
     yield dg.Output(frame)
-    yield check_result(meta.key_for(context, "worklog_plan"), result)
+    yield check_result("worklog_plan", result)
 
 
 def _ledger_and_holds(
@@ -358,11 +358,11 @@ def worklog_reconciliation(
         frame = empty_frame(RECONCILIATION)
         yield dg.Output(frame)
         yield check_result(
-            meta.key_for(context, "worklog_reconciliation"),
+            "worklog_reconciliation",
             delivery_gates.reconciliation_gate(frame),
         )
         yield check_result(
-            meta.key_for(context, "worklog_reconciliation"),
+            "worklog_reconciliation",
             delivery_gates.reconciliation_conflicts_gate(frame),
         )
         return
@@ -396,10 +396,8 @@ def worklog_reconciliation(
                 "hold the plan (see the metadata for the difference)",
             )
         return
+    yield check_result("worklog_reconciliation", delivery_gates.reconciliation_gate(frame))
     yield check_result(
-        meta.key_for(context, "worklog_reconciliation"), delivery_gates.reconciliation_gate(frame)
-    )
-    yield check_result(
-        meta.key_for(context, "worklog_reconciliation"),
+        "worklog_reconciliation",
         delivery_gates.reconciliation_conflicts_gate(frame),
     )

@@ -176,9 +176,7 @@ def dingtalk_roster(
     previous = meta.partition_value(
         context, "dingtalk_roster", start - timedelta(days=1), "employees"
     )
-    yield check_result(
-        meta.key_for(context, "dingtalk_roster"), dingtalk_gates.roster_gate(frame, previous)
-    )
+    yield check_result("dingtalk_roster", dingtalk_gates.roster_gate(frame, previous))
 
 
 @dg.asset(
@@ -216,7 +214,7 @@ def raw_attendance(
     # Rows DingTalk returned outside the window fail the gate and are not stored.
     yield dg.Output(_merged(_inside(frame, start, end), targeted))
     yield check_result(
-        meta.key_for(context, "raw_attendance"),
+        "raw_attendance",
         dingtalk_gates.raw_attendance_gate(frame, start, end),
     )
 
@@ -254,6 +252,4 @@ def raw_approvals(
         daily={"rows": meta.rows, "approvals": meta.distinct("approve_id")},
     )
     yield dg.Output(_merged(_inside(frame, start, end), targeted))
-    yield check_result(
-        meta.key_for(context, "raw_approvals"), dingtalk_gates.raw_approvals_gate(frame, start, end)
-    )
+    yield check_result("raw_approvals", dingtalk_gates.raw_approvals_gate(frame, start, end))

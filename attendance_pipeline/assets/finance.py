@@ -224,6 +224,6 @@ def dingtalk_report_diff(
     )
     quality = company_config.quality()
     yield check_result(
-        meta.key_for(context, "dingtalk_report_diff"),
+        "dingtalk_report_diff",
         report_gate(frame, pulled is not None, quality.sample_rows),
     )

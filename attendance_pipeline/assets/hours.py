@@ -114,7 +114,7 @@ def effective_hours(
     )
     yield dg.Output(frame)
     for result in verdict.checks:
-        yield check_result(meta.key_for(context, "effective_hours"), result)
+        yield check_result("effective_hours", result)
 
 
 def _weekly_reports(

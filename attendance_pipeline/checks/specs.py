@@ -72,17 +72,16 @@ def specs_for(asset: str) -> list[dg.AssetCheckSpec]:
     ]
 
 
-def check_result(asset: str | dg.AssetKey, result: Any) -> dg.AssetCheckResult:
+def check_result(asset: str, result: Any) -> dg.AssetCheckResult:
     """A `GateResult` as a Dagster check result (metadata: what failed, counts, sample rows).
 
     A blocking gate is ERROR (stops downstream) only for a systemic failure; one that holds back
     employee-days, or only reports rows, is WARN so the rest flows."""
-    key = asset if isinstance(asset, dg.AssetKey) else dg.AssetKey(asset)
-    owner_name = key.path[-1]  # an organisation's keys are <org>/<asset>
-    blocking = next(b for owner, name, b, _ in GATES if owner == owner_name and name == result.name)
+    blocking = next(b for owner, name, b, _ in GATES if owner == asset and name == result.name)
     stops = blocking and result.systemic
     return dg.AssetCheckResult(
-        asset_key=key,
+        # No asset_key: each gate's op has one asset, so Dagster takes it, under an
+        # organisation's `<org>/` prefix too.
         check_name=result.name,
         passed=bool(result.passed),
         severity=dg.AssetCheckSeverity.ERROR if stops else dg.AssetCheckSeverity.WARN,
