@@ -143,7 +143,7 @@ def _sync(start: str, end: str, dry_run: bool, only: list[str] | None = None) ->
     from attendance_pipeline.config_files import ConfigError
     from attendance_pipeline.definitions import build_definitions
     from attendance_pipeline.organisations import consolidate
-    from attendance_pipeline.orgs import deployment_settings
+    from attendance_pipeline.orgs import deployment_settings, select_organisations
     from attendance_pipeline.resources import ConfigFolder
     from attendance_pipeline.settings import Settings, load_settings
     from attendance_pipeline.sync import (
@@ -157,15 +157,8 @@ def _sync(start: str, end: str, dry_run: bool, only: list[str] | None = None) ->
     try:
         settings = load_settings()
         first, last = parse_range(start, end, settings.partitions_start)
-        organisations = deployment_settings(settings)
-        if only:
-            known = {o.org_id for o in organisations}
-            if unknown := sorted(set(only) - known):
-                raise SyncUsageError(
-                    f"--org {', '.join(unknown)}: not in orgs.yaml "
-                    f"(organisations: {', '.join(sorted(str(k) for k in known))})"
-                )
-            organisations = [o for o in organisations if o.org_id in only]
+        everyone = deployment_settings(settings)
+        organisations = select_organisations(everyone, only) if only else everyone
         if organisations[0].org_id is None:
             ConfigFolder(path=str(settings.config_dir)).check_all()
     except (SyncUsageError, ConfigError, ValueError) as exc:
@@ -191,7 +184,7 @@ def _sync(start: str, end: str, dry_run: bool, only: list[str] | None = None) ->
             dry_run=dry_run, check=check,
         )  # fmt: skip
         # Finance reads the group warehouse: every organisation's published rows, with org_id.
-        counts = consolidate(settings.warehouse_path, deployment_settings(settings))
+        counts = consolidate(settings.warehouse_path, everyone)
         print(f"group warehouse {settings.warehouse_path}: {counts}")
         return deployment.exit_code
     defs = build_definitions(settings)
@@ -311,21 +304,16 @@ def _payroll(
 def _warehouse_of(org: str | None) -> Path:
     """The warehouse payroll reads: the default organisation's, or with orgs.yaml the named
     organisation's own (its locks and exports are its own)."""
-    from attendance_pipeline.orgs import deployment_settings
+    from attendance_pipeline.orgs import deployment_settings, select_organisations
     from attendance_pipeline.settings import load_settings
 
     organisations = deployment_settings(load_settings())
-    if organisations[0].org_id is None:
-        if org is not None:
-            raise ValueError(f"--org {org}: there is no orgs.yaml (one organisation)")
-        return organisations[0].warehouse_path
-    known = {str(o.org_id): o for o in organisations}
-    if org not in known:
-        raise ValueError(
-            f"{'--org ' + org + ': not in orgs.yaml' if org else 'give --org'} "
-            f"(organisations: {', '.join(sorted(known))})"
-        )
-    return known[org].warehouse_path
+    if org is not None:
+        return select_organisations(organisations, [org])[0].warehouse_path
+    if organisations[0].org_id is not None:
+        known = ", ".join(str(o.org_id) for o in organisations)
+        raise ValueError(f"give --org (organisations: {known})")
+    return organisations[0].warehouse_path
 
 
 def _payroll_file(

@@ -10,8 +10,9 @@ attribute of this module (`attendance-pipeline orgs workspace` writes the file):
 A location per organisation keeps what Dagster fixes per code location apart: resources
 (credentials, DingTalk client and limiter, PM target), a location that cannot load (a missing
 environment variable) or a run that fails (a rejected secret, a spent quota). The asset keys,
-under `<org>/`, are unique across the workspace, so one asset backfill can span organisations
-(Dagster launches it as runs per location).
+under `<org>/`, are unique across the workspace. A backfill is launched per organisation: Dagster
+1.13's backfill daemon puts the root assets of several locations into one run that no location
+can execute (docs/production.md).
 
 Finance reads one DuckDB: `consolidate` copies each organisation's published tables into the
 deployment's `warehouse.duckdb`, each row with its `org_id`.

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -172,6 +173,21 @@ def deployment_settings(base: Settings) -> list[Settings]:
     path = organisations_path(base)
     orgs = load_organisations(path)
     return [org_settings(base, org, path) for org in orgs] or [base]
+
+
+def select_organisations(organisations: Sequence[Settings], ids: Iterable[str]) -> list[Settings]:
+    """The organisations named by `ids` (CLI `--org`), in `organisations`' order; an id that is
+    not there is a `ValueError` listing the known ones."""
+    wanted = set(ids)
+    known = {str(o.org_id): o for o in organisations if o.org_id is not None}
+    if not known:
+        raise ValueError(f"--org {', '.join(sorted(wanted))}: there is no orgs.yaml")
+    if unknown := sorted(wanted - set(known)):
+        raise ValueError(
+            f"--org {', '.join(unknown)}: not in orgs.yaml (organisations: "
+            f"{', '.join(sorted(known))})"
+        )
+    return [o for o in organisations if o.org_id in wanted]
 
 
 def _message(error: Any) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -397,3 +398,16 @@ def test_the_group_warehouse_waits_for_an_organisation_that_is_writing(
     holder.wait()
     assert counts == {"effective_hours": 1}
     assert time.monotonic() - started > 0.5  # it waited for the lock instead of failing
+
+
+def test_select_organisations_keeps_the_file_order_and_names_unknown_ids(deployment: Any) -> None:
+    from attendance_pipeline.orgs import select_organisations
+
+    organisations, _, _ = deployment
+    chosen = select_organisations(organisations, ["gamma", "acme"])
+    assert [o.org_id for o in chosen] == ["acme", "gamma"]
+    with pytest.raises(ValueError, match=r"--org x, y: not in orgs.yaml \(organisations: acme"):
+        select_organisations(organisations, ["y", "acme", "x"])
+    default = load_settings(env_file=None)
+    with pytest.raises(ValueError, match=r"--org acme: there is no orgs\.yaml"):
+        select_organisations([replace(default, org_id=None)], ["acme"])
